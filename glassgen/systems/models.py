@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from glassgen.errors import InvalidInputError
 
 #: Truncation forms. "shifted": V - V(r_c) (force jumps at the cut); "shifted-force": V and V' vanish at the cut
-#: through a linear term; "smooth": the KA2D even polynomial C0 + C2 (r/s)^2 + C4 (r/s)^4 (V and V' vanish).
-FORMS = ("shifted", "shifted-force", "smooth")
+#: through a linear term; "smooth": the KA2D even polynomial C0 + C2 (r/s)^2 + C4 (r/s)^4 (V and V' vanish);
+#: "harmonic": soft repulsion eps (1 - r/s)^2 / 2 below r = s, used only to push random starts apart.
+FORMS = ("shifted", "shifted-force", "smooth", "harmonic")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,247 @@
+"""The `Dataset` value: M configurations of one model with optional inherent states and dynamical labels.
+
+Every reader returns one and every consumer (descriptors, predictors, benchmarks) takes one, so the checks live here,
+once: shapes, dtypes, finite numbers, species labels valid for the model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from glassgen.errors import InvalidInputError
+from glassgen.systems import System, get_model
+
+#: Optional per-configuration arrays of shape (M, ...) that `subset` and `concatenate` carry along.
+_PER_CONFIGURATION = ("inherent_positions", "propensity", "bond_breaking")
+
+
+def _check_shape(label: str, array: np.ndarray, expected: tuple, fix: str) -> None:
+    """Raise unless ``array`` has ``expected`` shape; ``None`` entries match any length."""
+    ok = array.ndim == len(expected) and all(e is None or e == g for e, g in zip(expected, array.shape))
+    if not ok:
+        shown = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
+        raise InvalidInputError(f"{label} must have shape {shown}; got {array.shape}. {fix}")
+
+
+def _check_finite(label: str, array: np.ndarray, fix: str) -> None:
+    if not np.isfinite(array).all():
+        first = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        raise InvalidInputError(f"{label} contains NaN or infinite values (first at index {first}). {fix}")
+
+
+@dataclass(eq=False)
+class Dataset:
+    """M configurations of N particles of one model, with optional inherent states and labels.
+
+    Parameters
+    ----------
+    positions : ndarray of shape (M, N, d), float64
+        Particle coordinates in units of sigma_AA; any real values (periodic images are equivalent).
+    types : ndarray of shape (N,), int64
+        0-based species, the same for every configuration.
+    box : ndarray of shape (d,), float64
+        Edge lengths of the orthorhombic periodic box, the same for every configuration.
+    model : str
+        Registry name of the model (:func:`glassgen.systems.get_model`); stored in canonical form.
+    temperature : float or None
+        Temperature the configurations were equilibrated at, None when unknown.
+    inherent_positions : ndarray of shape (M, N, d) or None
+        Energy minima reached from ``positions``.
+    times : ndarray of shape (K,) or None
+        Label times, strictly increasing, LJ time units; None when the labels' times are unknown.
+    propensity : ndarray of shape (M, K, N) or None
+        Isoconfigurational mean displacement at each time.
+    bond_breaking : ndarray of shape (M, K, N) or None
+        Isoconfigurational bond-breaking label at each time, as defined by the source.
+    metadata : dict
+        JSON-serialisable provenance (command, glassgen version, seed, source files, ...).
+    extras : dict of str to ndarray of shape (M, ...)
+        Other per-configuration arrays a source carries, e.g. the published GlassBench predictions (type A only) and
+        cage positions; carried along by `subset` and `concatenate`, stored by the HDF5 format, never validated
+        beyond their first axis.
+    """
+
+    positions: np.ndarray
+    types: np.ndarray
+    box: np.ndarray
+    model: str
+    temperature: float | None = None
+    inherent_positions: np.ndarray | None = None
+    times: np.ndarray | None = None
+    propensity: np.ndarray | None = None
+    bond_breaking: np.ndarray | None = None
+    metadata: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        spec = get_model(self.model)
+        self.model = spec.name
+        d = spec.dim
+        self.positions = np.asarray(self.positions, dtype=np.float64)
+        _check_shape("positions", self.positions, (None, None, d),
+                     f"Stack configurations as (M, N, {d}) for the {d}D model {spec.name}; use [None] for one.")
+        m, n, _ = self.positions.shape
+        _check_finite("positions", self.positions, "Check the input file or the step that produced it.")
+
+        types = np.asarray(self.types)
+        if types.dtype.kind not in "iu":
+            raise InvalidInputError(f"types must be integers; got dtype {types.dtype}. Map species to 0, 1, ...")
+        self.types = types.astype(np.int64)
+        _check_shape("types", self.types, (n,), "Give one species label per particle, shared by all configurations.")
+        if n and (self.types.min() < 0 or self.types.max() >= spec.n_types):
+            raise InvalidInputError(
+                f"types must be 0-based species labels 0..{spec.n_types - 1} for {spec.name}; found "
+                f"{np.unique(self.types).tolist()}. GlassBench files label species from 1: subtract 1."
+            )
+
+        self.box = np.asarray(self.box, dtype=np.float64)
+        _check_shape("box", self.box, (d,), f"Give the {d} edge lengths, e.g. np.full({d}, L) for a cubic box.")
+        if not (np.isfinite(self.box).all() and (self.box > 0).all()):
+            raise InvalidInputError(f"box edges must be positive and finite; got {self.box.tolist()}.")
+
+        if self.temperature is not None:
+            self.temperature = float(self.temperature)
+            if not (np.isfinite(self.temperature) and self.temperature > 0):
+                raise InvalidInputError(
+                    f"temperature must be positive and finite, or None when unknown; got {self.temperature}."
+                )
+
+        if self.inherent_positions is not None:
+            self.inherent_positions = np.asarray(self.inherent_positions, dtype=np.float64)
+            _check_shape("inherent_positions", self.inherent_positions, (m, n, d),
+                         "Give one inherent state per configuration, the same shape as positions.")
+            _check_finite("inherent_positions", self.inherent_positions, "Re-run the minimisation that made them.")
+
+        if self.times is not None:
+            self.times = np.asarray(self.times, dtype=np.float64)
+            _check_shape("times", self.times, (None,), "Give the label times as a 1D array.")
+            _check_finite("times", self.times, "Give the label times as finite numbers.")
+            if np.any(np.diff(self.times) <= 0):
+                raise InvalidInputError(
+                    f"times must be strictly increasing; got {self.times.tolist()}. Sort the times and the label "
+                    "axis K together."
+                )
+        n_times = None if self.times is None else len(self.times)
+        for label in ("propensity", "bond_breaking"):
+            value = getattr(self, label)
+            if value is None:
+                continue
+            value = np.asarray(value, dtype=np.float64)
+            _check_shape(label, value, (m, n_times, n),
+                         "Labels are (configurations M, times K, particles N), K = len(times).")
+            _check_finite(label, value, "Labels must be finite; drop or recompute the configurations that are not.")
+            n_times = value.shape[1]
+            setattr(self, label, value)
+
+        self.extras = {str(k): np.asarray(v) for k, v in self.extras.items()}
+        for key, value in self.extras.items():
+            if value.ndim == 0 or value.shape[0] != m:
+                raise InvalidInputError(
+                    f"extras[{key!r}] must have one row per configuration, shape ({m}, ...); got {value.shape}."
+                )
+        try:
+            json.dumps(self.metadata)
+        except (TypeError, ValueError) as err:
+            raise InvalidInputError(
+                f"metadata must be JSON-serialisable ({err}); store numbers, strings, lists and dicts only."
+            ) from err
+
+    @property
+    def n_configurations(self) -> int:
+        return self.positions.shape[0]
+
+    @property
+    def n_particles(self) -> int:
+        return self.positions.shape[1]
+
+    @property
+    def dim(self) -> int:
+        return self.positions.shape[2]
+
+    def system(self, index: int | None = None) -> System:
+        """The configurations as a `System` for energies and dynamics: batched (M, N, d), or one if ``index``."""
+        positions = self.positions if index is None else self.positions[index]
+        return System(positions, self.types, self.box, self.model)
+
+    def subset(self, indices) -> Dataset:
+        """The configurations at ``indices`` (ints, a slice or a boolean mask), in that order, as copies.
+
+        ``metadata["subset"]`` records the positions taken in the dataset the metadata describes, so the
+        provenance stays true after repeated subsetting.
+        """
+        picked = np.arange(self.n_configurations)[indices]
+        if picked.ndim != 1:
+            raise InvalidInputError(f"indices must select a 1D list of configurations; got shape {picked.shape}.")
+        previous = self.metadata.get("subset")
+        taken = picked.tolist() if previous is None else [previous[i] for i in picked]
+        arrays = {
+            label: None if getattr(self, label) is None else getattr(self, label)[picked]
+            for label in _PER_CONFIGURATION
+        }
+        return replace(
+            self, positions=self.positions[picked], **arrays,
+            extras={k: v[picked] for k, v in self.extras.items()},
+            metadata={**self.metadata, "subset": taken},
+        )
+
+    @classmethod
+    def concatenate(cls, datasets: Sequence[Dataset]) -> Dataset:
+        """One dataset of all configurations of ``datasets``, in order.
+
+        The parts must agree on model, temperature, particles, types, box and times, and all or none may carry
+        each optional array. Extras are kept where every part has them with the same trailing shape.
+        ``metadata["parts"]`` holds the metadata of every part.
+        """
+        datasets = list(datasets)
+        if not datasets:
+            raise InvalidInputError("concatenate needs at least one Dataset; got none.")
+        first = datasets[0]
+        for i, other in enumerate(datasets[1:], start=1):
+            checks = (
+                ("model", first.model == other.model, f"{other.model} vs {first.model}"),
+                ("temperature", first.temperature == other.temperature, f"{other.temperature} vs {first.temperature}"),
+                ("number of particles", first.n_particles == other.n_particles,
+                 f"{other.n_particles} vs {first.n_particles}"),
+                ("types", np.array_equal(first.types, other.types), "different species order or composition"),
+                ("box", np.allclose(first.box, other.box, rtol=1e-9, atol=0),
+                 f"{other.box.tolist()} vs {first.box.tolist()}"),
+                ("times", _same_times(first.times, other.times), f"{_as_list(other.times)} vs {_as_list(first.times)}"),
+            )
+            for label, ok, detail in checks:
+                if not ok:
+                    raise InvalidInputError(
+                        f"cannot concatenate: part {i} differs from part 0 in {label} ({detail}). Concatenate only "
+                        "datasets of one model, temperature, particle set, box and label times."
+                    )
+        arrays = {}
+        for label in _PER_CONFIGURATION:
+            present = [getattr(d, label) is not None for d in datasets]
+            if any(present) and not all(present):
+                raise InvalidInputError(
+                    f"cannot concatenate: {label} is present in parts {np.flatnonzero(present).tolist()} only. "
+                    f"Drop it from every part (dataclasses.replace(part, {label}=None)) or compute it for all."
+                )
+            arrays[label] = np.concatenate([getattr(d, label) for d in datasets]) if all(present) else None
+        extras = {
+            key: np.concatenate([d.extras[key] for d in datasets])
+            for key in first.extras
+            if all(key in d.extras and d.extras[key].shape[1:] == first.extras[key].shape[1:] for d in datasets)
+        }
+        return replace(
+            first, positions=np.concatenate([d.positions for d in datasets]), **arrays, extras=extras,
+            metadata={"parts": [d.metadata for d in datasets]},
+        )
+
+
+def _same_times(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a.shape == b.shape and np.allclose(a, b, rtol=1e-9, atol=0)
+
+
+def _as_list(times: np.ndarray | None) -> list | None:
+    return None if times is None else times.tolist()
