@@ -28,19 +28,22 @@ def _reference(system: System):
                        spec.sigma, spec.epsilon, spec.form, spec.cutoff)
 
 
+@pytest.mark.parametrize("backend", ["numba", "torch"])
 @pytest.mark.parametrize("all_pairs", [True, False], ids=["all-pairs", "cell-list"])
 @pytest.mark.parametrize("model", MODELS)
-def test_energy_and_forces_equal_brute_force(model, all_pairs):
+def test_energy_and_forces_equal_brute_force(model, all_pairs, backend):
     system = _random_configuration(model, 300, seed=3)
     site_ref, force_ref = _reference(system)
-    out = ForceField(model, system.box, system.types, all_pairs=all_pairs).compute(system.positions, per_particle=True)
+    ff = ForceField(model, system.box, system.types, all_pairs=all_pairs, backend=backend)
+    out = ff.compute(system.positions, per_particle=True)
     np.testing.assert_allclose(out.per_particle.numpy(), site_ref, rtol=1e-10, atol=1e-10 * np.abs(site_ref).max())
     np.testing.assert_allclose(float(out.energy), site_ref.sum(), rtol=1e-10)
     np.testing.assert_allclose(out.forces.numpy(), force_ref, rtol=1e-10, atol=1e-10 * np.abs(force_ref).max())
 
 
+@pytest.mark.parametrize("backend", ["numba", "torch"])
 @pytest.mark.parametrize("model", MODELS)
-def test_pairs_just_inside_and_outside_the_cut_across_the_box_edge(model):
+def test_pairs_just_inside_and_outside_the_cut_across_the_box_edge(model, backend):
     """A pair at r_c (1 - 1e-9) across the edge interacts; one at r_c (1 + 1e-9) does not."""
     spec = get_model(model)
     system = random_start(model, 200, seed=5)
@@ -54,7 +57,7 @@ def test_pairs_just_inside_and_outside_the_cut_across_the_box_edge(model):
         x[b, 0] = box[0] + 0.01 - rc * factor  # the nearest image of b sits across the x = 0 face
         moved = system.with_positions(x)
         site_ref, force_ref = _reference(moved)
-        out = ForceField(model, box, system.types, all_pairs=False).compute(x, per_particle=True)
+        out = ForceField(model, box, system.types, all_pairs=False, backend=backend).compute(x, per_particle=True)
         np.testing.assert_allclose(out.per_particle.numpy(), site_ref, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(out.forces.numpy(), force_ref, rtol=1e-10, atol=1e-10 * np.abs(force_ref).max())
 
@@ -71,20 +74,23 @@ def test_forces_are_minus_the_autograd_gradient(model, dtype):
     torch.testing.assert_close(out.forces.detach(), -grad, rtol=tol, atol=tol * scale)
 
 
+@pytest.mark.parametrize("backend", ["numba", "torch"])
 @pytest.mark.parametrize("model", MODELS)
-def test_float32_agrees_with_float64(model):
+def test_float32_agrees_with_float64(model, backend):
     system = random_start(model, 300, seed=2)
-    e64 = per_particle_energy(system)
-    e32 = per_particle_energy(system.to(dtype=torch.float32))
+    ff = ForceField(model, system.box, system.types, backend=backend)
+    e64 = ff.compute(system.positions, per_particle=True).per_particle
+    e32 = ff.compute(system.positions.float(), per_particle=True).per_particle
     assert e32.dtype == torch.float32
     torch.testing.assert_close(e32.double(), e64, rtol=1e-5, atol=1e-5 * float(e64.abs().max()))
 
 
-def test_batched_equals_one_by_one_and_types_may_differ_per_configuration():
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_batched_equals_one_by_one_and_types_may_differ_per_configuration(backend):
     batch = random_start("ka2d", 200, batch=3, seed=4)
     types = torch.stack([batch.types[torch.randperm(200, generator=torch.Generator().manual_seed(k))]
                          for k in range(3)])
-    ff = ForceField("ka2d", batch.box, types, all_pairs=False)
+    ff = ForceField("ka2d", batch.box, types, all_pairs=False, backend=backend)
     out = ff.compute(batch.positions, per_particle=True)
     for b in range(3):
         single = ForceField("ka2d", batch.box, types[b]).compute(batch.positions[b], per_particle=True)
