@@ -13,24 +13,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from glassgen.errors import InvalidInputError
+from glassgen.io._checks import check_finite, check_shape
 from glassgen.systems import System, get_model
 
 #: Optional per-configuration arrays of shape (M, ...) that `subset` and `concatenate` carry along.
 _PER_CONFIGURATION = ("inherent_positions", "propensity", "bond_breaking")
-
-
-def _check_shape(label: str, array: np.ndarray, expected: tuple, fix: str) -> None:
-    """Raise unless ``array`` has ``expected`` shape; ``None`` entries match any length."""
-    ok = array.ndim == len(expected) and all(e is None or e == g for e, g in zip(expected, array.shape))
-    if not ok:
-        shown = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
-        raise InvalidInputError(f"{label} must have shape {shown}; got {array.shape}. {fix}")
-
-
-def _check_finite(label: str, array: np.ndarray, fix: str) -> None:
-    if not np.isfinite(array).all():
-        first = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-        raise InvalidInputError(f"{label} contains NaN or infinite values (first at index {first}). {fix}")
 
 
 @dataclass(eq=False)
@@ -82,16 +69,16 @@ class Dataset:
         self.model = spec.name
         d = spec.dim
         self.positions = np.asarray(self.positions, dtype=np.float64)
-        _check_shape("positions", self.positions, (None, None, d),
-                     f"Stack configurations as (M, N, {d}) for the {d}D model {spec.name}; use [None] for one.")
+        check_shape("positions", self.positions, (None, None, d),
+                    f"Stack configurations as (M, N, {d}) for the {d}D model {spec.name}; use [None] for one.")
         m, n, _ = self.positions.shape
-        _check_finite("positions", self.positions, "Check the input file or the step that produced it.")
+        check_finite("positions", self.positions, "Check the input file or the step that produced it.")
 
         types = np.asarray(self.types)
         if types.dtype.kind not in "iu":
             raise InvalidInputError(f"types must be integers; got dtype {types.dtype}. Map species to 0, 1, ...")
         self.types = types.astype(np.int64)
-        _check_shape("types", self.types, (n,), "Give one species label per particle, shared by all configurations.")
+        check_shape("types", self.types, (n,), "Give one species label per particle, shared by all configurations.")
         if n and (self.types.min() < 0 or self.types.max() >= spec.n_types):
             raise InvalidInputError(
                 f"types must be 0-based species labels 0..{spec.n_types - 1} for {spec.name}; found "
@@ -99,7 +86,7 @@ class Dataset:
             )
 
         self.box = np.asarray(self.box, dtype=np.float64)
-        _check_shape("box", self.box, (d,), f"Give the {d} edge lengths, e.g. np.full({d}, L) for a cubic box.")
+        check_shape("box", self.box, (d,), f"Give the {d} edge lengths, e.g. np.full({d}, L) for a cubic box.")
         if not (np.isfinite(self.box).all() and (self.box > 0).all()):
             raise InvalidInputError(f"box edges must be positive and finite; got {self.box.tolist()}.")
 
@@ -112,14 +99,14 @@ class Dataset:
 
         if self.inherent_positions is not None:
             self.inherent_positions = np.asarray(self.inherent_positions, dtype=np.float64)
-            _check_shape("inherent_positions", self.inherent_positions, (m, n, d),
-                         "Give one inherent state per configuration, the same shape as positions.")
-            _check_finite("inherent_positions", self.inherent_positions, "Re-run the minimisation that made them.")
+            check_shape("inherent_positions", self.inherent_positions, (m, n, d),
+                        "Give one inherent state per configuration, the same shape as positions.")
+            check_finite("inherent_positions", self.inherent_positions, "Re-run the minimisation that made them.")
 
         if self.times is not None:
             self.times = np.asarray(self.times, dtype=np.float64)
-            _check_shape("times", self.times, (None,), "Give the label times as a 1D array.")
-            _check_finite("times", self.times, "Give the label times as finite numbers.")
+            check_shape("times", self.times, (None,), "Give the label times as a 1D array.")
+            check_finite("times", self.times, "Give the label times as finite numbers.")
             if np.any(np.diff(self.times) <= 0):
                 raise InvalidInputError(
                     f"times must be strictly increasing; got {self.times.tolist()}. Sort the times and the label "
@@ -131,18 +118,22 @@ class Dataset:
             if value is None:
                 continue
             value = np.asarray(value, dtype=np.float64)
-            _check_shape(label, value, (m, n_times, n),
-                         "Labels are (configurations M, times K, particles N), K = len(times).")
-            _check_finite(label, value, "Labels must be finite; drop or recompute the configurations that are not.")
+            check_shape(label, value, (m, n_times, n),
+                        "Labels are (configurations M, times K, particles N), K = len(times).")
+            check_finite(label, value, "Labels must be finite; drop or recompute the configurations that are not.")
             n_times = value.shape[1]
             setattr(self, label, value)
 
         self.extras = {str(k): np.asarray(v) for k, v in self.extras.items()}
         for key, value in self.extras.items():
+            if not key or "/" in key:
+                raise InvalidInputError(f"extras names must be non-empty and free of '/'; got {key!r}. Rename it.")
             if value.ndim == 0 or value.shape[0] != m:
                 raise InvalidInputError(
                     f"extras[{key!r}] must have one row per configuration, shape ({m}, ...); got {value.shape}."
                 )
+        if not isinstance(self.metadata, dict):
+            raise InvalidInputError(f"metadata must be a dict; got {type(self.metadata).__name__}.")
         try:
             json.dumps(self.metadata)
         except (TypeError, ValueError) as err:
@@ -162,6 +153,14 @@ class Dataset:
     def dim(self) -> int:
         return self.positions.shape[2]
 
+    @property
+    def n_times(self) -> int | None:
+        """Number K of label times, None for a dataset without times or labels."""
+        for array in (self.times, self.propensity, self.bond_breaking):
+            if array is not None:
+                return len(array) if array.ndim == 1 else array.shape[1]
+        return None
+
     def system(self, index: int | None = None) -> System:
         """The configurations as a `System` for energies and dynamics: batched (M, N, d), or one if ``index``."""
         positions = self.positions if index is None else self.positions[index]
@@ -173,7 +172,12 @@ class Dataset:
         ``metadata["subset"]`` records the positions taken in the dataset the metadata describes, so the
         provenance stays true after repeated subsetting.
         """
-        picked = np.arange(self.n_configurations)[indices]
+        try:
+            picked = np.arange(self.n_configurations)[indices]
+        except IndexError as err:
+            raise InvalidInputError(
+                f"indices {indices!r} do not select configurations of a dataset of {self.n_configurations} ({err})."
+            ) from err
         if picked.ndim != 1:
             raise InvalidInputError(f"indices must select a 1D list of configurations; got shape {picked.shape}.")
         previous = self.metadata.get("subset")
@@ -201,18 +205,21 @@ class Dataset:
             raise InvalidInputError("concatenate needs at least one Dataset; got none.")
         first = datasets[0]
         for i, other in enumerate(datasets[1:], start=1):
-            checks = (
-                ("model", first.model == other.model, f"{other.model} vs {first.model}"),
-                ("temperature", first.temperature == other.temperature, f"{other.temperature} vs {first.temperature}"),
-                ("number of particles", first.n_particles == other.n_particles,
+            checks = (  # in this order, so that each comparison is meaningful once the ones before it hold
+                ("model", lambda: first.model == other.model, f"{other.model} vs {first.model}"),
+                ("temperature", lambda: first.temperature == other.temperature,
+                 f"{other.temperature} vs {first.temperature}"),
+                ("number of particles", lambda: first.n_particles == other.n_particles,
                  f"{other.n_particles} vs {first.n_particles}"),
-                ("types", np.array_equal(first.types, other.types), "different species order or composition"),
-                ("box", np.allclose(first.box, other.box, rtol=1e-9, atol=0),
+                ("types", lambda: np.array_equal(first.types, other.types), "different species order or composition"),
+                ("box", lambda: np.allclose(first.box, other.box, rtol=1e-9, atol=0),
                  f"{other.box.tolist()} vs {first.box.tolist()}"),
-                ("times", _same_times(first.times, other.times), f"{_as_list(other.times)} vs {_as_list(first.times)}"),
+                ("times", lambda: _same_times(first.times, other.times),
+                 f"{_as_list(other.times)} vs {_as_list(first.times)}"),
+                ("number of label times", lambda: first.n_times == other.n_times, f"{other.n_times} vs {first.n_times}"),
             )
-            for label, ok, detail in checks:
-                if not ok:
+            for label, same, detail in checks:
+                if not same():
                     raise InvalidInputError(
                         f"cannot concatenate: part {i} differs from part 0 in {label} ({detail}). Concatenate only "
                         "datasets of one model, temperature, particle set, box and label times."
