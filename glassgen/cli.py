@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 import glassgen
-from glassgen.errors import GlassgenError
+from glassgen.errors import GlassgenError, InvalidInputError
 from glassgen.systems import get_model
 
 EXIT_USER_ERROR = 2
@@ -96,11 +96,151 @@ def cmd_import(args) -> None:
     from glassgen.io import save
 
     data = _load(args)
-    data.metadata = {**data.metadata, "command": " ".join(sys.argv), "glassgen_version": glassgen.__version__}
+    data.metadata = {**data.metadata, **_provenance(args)}
     path = save(data, args.output)
     _output(args, {"output": str(path), "model": data.model, "n_configurations": data.n_configurations,
                    "n_particles": data.n_particles,
                    "labels": [k for k in ("propensity", "bond_breaking") if getattr(data, k) is not None]})
+
+
+def _provenance(args, **extra) -> dict:
+    return {"command": " ".join(["glassgen", *args.argv]), "glassgen_version": glassgen.__version__, **extra}
+
+
+def _minimize_dataset(data, args):
+    """Inherent states of every configuration; returns (inherent positions, energies per particle, max |F|, steps)."""
+    from glassgen.dynamics import minimize
+
+    result = minimize(data.system(), fmax=args.fmax, max_steps=args.max_steps, progress=not args.quiet)
+    n = data.n_particles
+    return (result.system.positions.numpy(), (result.energy / n).numpy(), result.max_force.numpy(),
+            int(result.n_steps.max()))
+
+
+def cmd_minimize(args) -> None:
+    from glassgen.io import save
+
+    data = _load(args)
+    energies, _ = _evaluate(data)
+    start = time.perf_counter()
+    inherent, inherent_energies, max_force, steps = _minimize_dataset(data, args)
+    elapsed = time.perf_counter() - start
+    data.inherent_positions = inherent
+    data.metadata = {**data.metadata, "minimize": _provenance(args, fmax=args.fmax)}
+    path = save(data, args.output)
+    _output(args, {
+        "output": str(path), "model": data.model, "n_configurations": data.n_configurations,
+        "n_particles": data.n_particles, **_summary_energies(energies),
+        "inherent_energy_per_particle": float(np.mean(inherent_energies)),
+        "inherent_energies_per_particle": [float(e) for e in inherent_energies],
+        "max_force": float(max_force.max()), "fire_steps": steps, "seconds": elapsed,
+    })
+
+
+def _simulate(args):
+    """Equilibrate `args.chains` chains and save `args.frames` configurations per chain, `args.spacing` apart.
+
+    Returns the Dataset (chain-major order) and the equilibrium checks.
+    """
+    from glassgen.dynamics.production import produce
+    from glassgen.io import Dataset
+    from glassgen.systems import lattice_start
+
+    if not args.temperature > 0:
+        raise InvalidInputError(f"--temperature must be positive; got {args.temperature}.")
+    if args.frames < 1 or args.chains < 1:
+        raise InvalidInputError(f"--frames and --chains must be >= 1; got {args.frames} and {args.chains}.")
+    start = lattice_start(args.model, args.n, density=args.density, batch=args.chains, seed=args.seed)
+    production = produce(
+        start, args.temperature, args.frames, args.spacing, equilibration_steps=args.steps, dt=args.dt,
+        seed=args.seed, melt_temperature=args.melt_temperature, melt_steps=args.melt_steps,
+        cool_steps=args.cool_steps, dtype=getattr(torch, args.dtype), progress=not args.quiet,
+    )
+    positions = production.positions.reshape(-1, args.n, start.dim)
+    dataset = Dataset(
+        positions=positions.numpy(), types=start.types.numpy(), box=start.box.numpy(), model=start.model,
+        temperature=args.temperature,
+        metadata=_provenance(args, seed=args.seed, dt=args.dt, chains=args.chains, spacing=args.spacing,
+                             equilibration_steps=args.steps, melt_temperature=args.melt_temperature,
+                             melt_steps=args.melt_steps, cool_steps=args.cool_steps, order="chain-major",
+                             equilibrium_checks=production.checks),
+    )
+    return dataset, production.checks
+
+
+def cmd_simulate(args) -> None:
+    from glassgen.io import save
+
+    begin = time.perf_counter()
+    data, checks = _simulate(args)
+    elapsed = time.perf_counter() - begin
+    energies, _ = _evaluate(data)
+    path = save(data, args.output)
+    _output(args, {"output": str(path), "model": data.model, "n_particles": data.n_particles,
+                   "temperature": args.temperature, "n_configurations": data.n_configurations,
+                   **_summary_energies(energies), "equilibrium_checks": checks, "seconds": elapsed})
+
+
+def cmd_label(args) -> None:
+    from glassgen.dynamics.isoconfig import log_times
+    from glassgen.labeling import LabelSettings, label_dataset
+
+    data = _load(args)
+    times = args.times if args.times else log_times(args.t_min, args.t_max, args.n_times)
+    settings = LabelSettings(times=tuple(float(t) for t in times), n_replicas=args.replicas,
+                             temperature=args.temperature or 0.0, dt=args.dt, seed=args.seed, ensemble=args.ensemble,
+                             edges=args.edges)
+    begin = time.perf_counter()
+    labelled = label_dataset(data, args.output, settings, workers=args.workers, scheduler=args.scheduler,
+                             progress=not args.quiet, provenance=_provenance(args))
+    elapsed = time.perf_counter() - begin
+    is_a = labelled.types == 0
+    replica_steps = labelled.n_configurations * args.replicas * round(labelled.times[-1] / args.dt)
+    _output(args, {
+        "output": str(args.output), "n_configurations": labelled.n_configurations,
+        "temperature": labelled.temperature, "times": labelled.times.tolist(),
+        "propensity_mean_A": labelled.propensity[:, :, is_a].mean(axis=(0, 2)).tolist(),
+        "bond_breaking_mean_A": labelled.bond_breaking[:, :, is_a].mean(axis=(0, 2)).tolist(),
+        "seconds": elapsed, "replica_steps_per_second": replica_steps / elapsed,
+    })
+
+
+def cmd_demo(args) -> None:
+    """Simulate a small KA3D liquid, quench its frames to inherent states, save and reload the dataset."""
+    from glassgen.io import load, save
+
+    args.output.mkdir(parents=True, exist_ok=True)
+    sim = argparse.Namespace(**{**vars(args), "model": "ka3d", "n": args.n, "density": None, "chains": 1,
+                                "melt_temperature": 2.0, "dtype": "float64"})
+    timings = {}
+    begin = time.perf_counter()
+    data, checks = _simulate(sim)
+    timings["simulate_seconds"] = time.perf_counter() - begin
+    energies, _ = _evaluate(data)
+    begin = time.perf_counter()
+    data.inherent_positions, inherent_energies, max_force, steps = _minimize_dataset(data, args)
+    timings["minimize_seconds"] = time.perf_counter() - begin
+    path = save(data, args.output / "demo.h5")
+    reloaded = load(path)
+    payload = {
+        "output": str(path), "model": data.model, "n_particles": data.n_particles, "temperature": args.temperature,
+        "md_steps": args.melt_steps + args.cool_steps + args.steps + round(args.frames * args.spacing / args.dt),
+        "n_configurations": data.n_configurations, "equilibrium_checks": checks,
+        **_summary_energies(energies), "inherent_energy_per_particle": float(np.mean(inherent_energies)),
+        "max_force": float(max_force.max()), "fire_steps": steps, **timings,
+        "reloaded_ok": bool(np.array_equal(reloaded.inherent_positions, data.inherent_positions)),
+    }
+    rows = [("output", path), ("system", f"{data.model}, N = {data.n_particles}, T = {args.temperature}"),
+            ("MD steps (melt + cool + equilibrate + produce)",
+             f"{args.melt_steps} + {args.cool_steps} + {args.steps} + {round(args.frames * args.spacing / args.dt)}"),
+            ("configurations saved", f"{data.n_configurations}, {args.spacing} apart"),
+            ("F_s between saved (< 1/e?)", f"{checks['fs_between_saved']:.3f} ({checks['decorrelated']})"),
+            ("energy stationary (halves)", f"{checks['energy_halves_sigma']:.1f} sigma ({checks['stationary']})"),
+            ("E/N thermal (mean)", payload["energy_per_particle"]),
+            ("E/N inherent (mean)", payload["inherent_energy_per_particle"]),
+            ("max |F| after FIRE", payload["max_force"]),
+            ("time MD / FIRE [s]", f"{timings['simulate_seconds']:.1f} / {timings['minimize_seconds']:.1f}")]
+    _output(args, payload, rows)
 
 
 # ---------------------------------------------------------------------------------------------------- parser
@@ -108,6 +248,10 @@ EXAMPLES = {
     "info": "glassgen info ../shared/data/ka3d-botan-T0.44/train",
     "energy": "glassgen energy ../shared/data/ka3d-botan-T0.44/train/isoconfig_N4096T0.44_1_tc07.npz --json",
     "import": "glassgen import ../shared/data/ka3d-botan-T0.44/train -o botan_T0.44.h5",
+    "minimize": "glassgen minimize ../shared/data/ka3d-botan-T0.44/train -o botan_inherent.h5 --json",
+    "simulate": "glassgen simulate --model ka3d --n 1000 --temperature 0.8 --steps 20000 --frames 10 -o ka3d_T0.8.h5",
+    "label": "glassgen label ka3d_T0.8.h5 --t-min 0.1 --t-max 100 --n-times 8 --replicas 32 --workers 2 -o labels.h5",
+    "demo": "glassgen demo --json",
 }
 
 
@@ -135,12 +279,75 @@ def build_parser() -> argparse.ArgumentParser:
                   takes_file=True)
     sub.add_argument("-o", "--output", type=Path, required=True, help="HDF5 file to write")
     sub.add_argument("--temperature", type=float, help="temperature, where the file names do not give it")
+
+    sub = command("minimize", cmd_minimize, "Quench every configuration to its inherent state with FIRE.",
+                  takes_file=True)
+    sub.add_argument("-o", "--output", type=Path, required=True, help="HDF5 file to write (with inherent_positions)")
+    _minimize_options(sub)
+
+    sub = command("simulate", cmd_simulate, "Start, melt, cool and run a KA system at a temperature (Bussi NVT).")
+    sub.add_argument("--model", default="ka3d", help="ka3d (default), ka3d-sf or ka2d")
+    sub.add_argument("--n", type=int, default=1000, help="number of particles (default 1000)")
+    sub.add_argument("--density", type=float, help="number density (default: the model's)")
+    sub.add_argument("--chains", type=int, default=1, help="independent configurations run as one batch")
+    sub.add_argument("--melt-temperature", type=float, default=2.0, help="melting temperature (default 2.0)")
+    sub.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    sub.add_argument("-o", "--output", type=Path, required=True, help="HDF5 file to write")
+    _run_options(sub, temperature=0.8, steps=20000, frames=10, spacing=10.0)
+
+    sub = command("label", cmd_label, "Isoconfigurational propensity and bond-breaking labels of every configuration.",
+                  takes_file=True)
+    sub.add_argument("-o", "--output", type=Path, required=True,
+                     help="HDF5 file to write; parts go to OUTPUT.parts/ and a rerun resumes from them")
+    sub.add_argument("--times", type=float, nargs="+", help="label times (default: a log grid from --t-min..--t-max)")
+    sub.add_argument("--t-min", type=float, default=0.1, help="first time of the log grid (default 0.1)")
+    sub.add_argument("--t-max", type=float, default=100.0, help="last time of the log grid (default 100)")
+    sub.add_argument("--n-times", type=int, default=8, help="points of the log grid (default 8)")
+    sub.add_argument("--replicas", type=int, default=32, help="replicas per configuration (default 32)")
+    sub.add_argument("--temperature", type=float, help="temperature (default: the dataset's)")
+    sub.add_argument("--ensemble", choices=("nve", "nvt"), default="nve", help="replica dynamics (default nve)")
+    sub.add_argument("--edges", action="store_true", help="also the BOTAN edge target (pair-distance changes)")
+    sub.add_argument("--dt", type=float, default=0.005, help="time step (default 0.005)")
+    sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sub.add_argument("--workers", type=int, help="start a local Dask cluster of this many worker processes")
+    sub.add_argument("--scheduler", help="address of a running Dask scheduler to send the jobs to")
+    sub.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    sub = command("demo", cmd_demo, "Small end-to-end run: simulate KA3D, quench to inherent states, save, reload.")
+    sub.add_argument("--n", type=int, default=1000, help="number of particles (default 1000)")
+    sub.add_argument("-o", "--output", type=Path, default=Path("glassgen-demo"), help="folder for demo.h5")
+    _run_options(sub, temperature=0.8, steps=2000, frames=3, spacing=5.0, melt_steps=1000, cool_steps=1000)
+    _minimize_options(sub)
     return parser
+
+
+def _run_options(sub, *, temperature: float, steps: int, frames: int, spacing: float, melt_steps: int = 2000,
+                 cool_steps: int = 5000) -> None:
+    sub.add_argument("--temperature", type=float, default=temperature, help=f"target temperature (default {temperature})")
+    sub.add_argument("--steps", type=int, default=steps,
+                     help=f"equilibration steps at the target temperature (default {steps})")
+    sub.add_argument("--frames", type=int, default=frames, help=f"configurations saved per chain (default {frames})")
+    sub.add_argument("--spacing", type=float, default=spacing,
+                     help=f"time between saved configurations, >= tau_alpha for independent ones (default {spacing})")
+    sub.add_argument("--melt-steps", type=int, default=melt_steps, help=f"steps at the melt temperature ({melt_steps})")
+    sub.add_argument("--cool-steps", type=int, default=cool_steps, help=f"steps of the linear cooling ({cool_steps})")
+    sub.add_argument("--dt", type=float, default=0.005, help="time step (default 0.005)")
+    sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sub.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _minimize_options(sub) -> None:
+    sub.add_argument("--fmax", type=float, default=1e-8, help="force tolerance (default 1e-8)")
+    sub.add_argument("--max-steps", type=int, default=100_000, help="FIRE step limit (default 100000)")
+    if not any(a.dest == "quiet" for a in sub._actions):
+        sub.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         args.handler(args)
     except (GlassgenError, FileNotFoundError, PermissionError, IsADirectoryError) as error:
