@@ -6,7 +6,8 @@ import torch
 
 from glassgen.errors import InvalidInputError
 from glassgen.systems import (
-    ForceField, System, energy, forces, get_model, infer_model, lattice_start, per_particle_energy, random_start,
+    ForceField, System, VerletList, energy, forces, get_model, infer_model, lattice_start, per_particle_energy,
+    random_start,
 )
 from tests.conftest import BOTAN_DIR, KA2D_FILE
 from tests.reference import brute_force
@@ -39,6 +40,8 @@ def test_energy_and_forces_equal_brute_force(model, all_pairs, backend):
     np.testing.assert_allclose(out.per_particle.numpy(), site_ref, rtol=1e-10, atol=1e-10 * np.abs(site_ref).max())
     np.testing.assert_allclose(float(out.energy), site_ref.sum(), rtol=1e-10)
     np.testing.assert_allclose(out.forces.numpy(), force_ref, rtol=1e-10, atol=1e-10 * np.abs(force_ref).max())
+    forces_only = ff.compute(system.positions, energy=False).forces  # MD's call: a kernel of its own
+    np.testing.assert_allclose(forces_only.numpy(), force_ref, rtol=1e-10, atol=1e-10 * np.abs(force_ref).max())
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])
@@ -204,3 +207,93 @@ def test_box_that_does_not_match_the_density_is_caught():
     spec.check_density(4096, 15.05658**3)
     with pytest.raises(InvalidInputError, match="does not match the density"):
         spec.check_density(4096, 16.0**3)
+
+
+# --------------------------------------------------------------------------------------- compiled neighbour lists
+
+
+def _pair_set(i, j, offset, positions):
+    """Listed pairs as {(i, j, separation rounded)}, each pair oriented with i < j."""
+    flat = positions.reshape(-1, positions.shape[-1]).numpy()
+    separation = flat[j.numpy()] - flat[i.numpy()] + offset.numpy()
+    swap = i.numpy() > j.numpy()
+    a = np.where(swap, j.numpy(), i.numpy())
+    b = np.where(swap, i.numpy(), j.numpy())
+    separation = np.where(swap[:, None], -separation, separation)
+    return {(int(p), int(q), *np.round(s, 9).tolist()) for p, q, s in zip(a, b, separation)}
+
+
+@pytest.mark.parametrize("model,n", [("ka3d", 1000), ("ka3d", 300), ("ka3d", 200), ("ka2d", 1290), ("ka2d", 80)],
+                         ids=["3d-3cells", "3d-2cells", "3d-1cell", "2d-many-cells", "2d-2cells"])
+def test_compiled_cell_list_holds_the_pairs_of_vesin(model, n):
+    """Same pairs and images as vesin-torch (the GPU path), unwrapped and batched, 1 to 11 cells per box edge."""
+    spec = get_model(model)
+    batch = random_start(model, n, batch=2, seed=8)
+    rng = np.random.default_rng(0)
+    x = batch.positions + torch.as_tensor(rng.integers(-2, 3, size=batch.positions.shape)) * batch.box
+    compiled = VerletList(spec.max_cutoff, skin=0.3, all_pairs=False)
+    compiled.update(x, batch.box)
+    reference = VerletList(spec.max_cutoff, skin=0.3, all_pairs=False)
+    reference._update_vesin(x, batch.box)  # the GPU path, run on the CPU
+    assert compiled.n_pairs == reference.i.numel() > 0
+    assert _pair_set(compiled.i, compiled.j, compiled.offset, x) == _pair_set(
+        reference.i, reference.j, reference.offset, x)
+
+
+def test_per_species_ranges_keep_exactly_the_pairs_within_their_range():
+    spec = get_model("ka3d")
+    system = random_start("ka3d", 1000, seed=9)
+    skin = 0.3
+    ranges = spec.cutoff * np.asarray(spec.sigma)
+    nl = VerletList(spec.max_cutoff, skin=skin, all_pairs=False, pair_ranges=ranges)
+    nl.update(system.positions[None], system.box, system.types)
+    full = VerletList(spec.max_cutoff, skin=skin, all_pairs=False)
+    full.update(system.positions[None], system.box)
+    separation = (system.positions[full.j] - system.positions[full.i] + full.offset).norm(dim=-1)
+    keep = separation < torch.as_tensor(ranges)[system.types[full.i], system.types[full.j]] + skin
+    assert nl.n_pairs == int(keep.sum()) < full.n_pairs
+    assert _pair_set(nl.i, nl.j, nl.offset, system.positions) == _pair_set(
+        full.i[keep], full.j[keep], full.offset[keep], system.positions)
+
+
+def test_only_configurations_that_moved_are_rebuilt():
+    batch = random_start("ka3d", 1000, batch=3, seed=10)
+    ff = ForceField("ka3d", batch.box, batch.types, skin=0.3)
+    ff.compute(batch.positions)
+    assert (ff.neighbors.n_builds, ff.neighbors.n_config_builds) == (1, 3)
+    moved = batch.positions.clone()
+    moved[1, 17, 0] += 0.2  # beyond half the skin, in configuration 1 only
+    out = ff.compute(moved, per_particle=True)
+    assert (ff.neighbors.n_builds, ff.neighbors.n_config_builds) == (2, 4)
+    fresh = ForceField("ka3d", batch.box, batch.types).compute(moved, per_particle=True)
+    for got, expected in zip((out.energy, out.per_particle, out.forces),
+                             (fresh.energy, fresh.per_particle, fresh.forces)):
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_changing_species_rebuilds_the_per_species_list(backend):
+    system = random_start("ka3d", 1000, seed=12)
+    ff = ForceField("ka3d", system.box, system.types, backend=backend)
+    ff.compute(system.positions)
+    swapped = system.types[torch.randperm(1000, generator=torch.Generator().manual_seed(0))]
+    ff.set_types(swapped)
+    out = ff.compute(system.positions, per_particle=True)
+    assert ff.neighbors.n_builds == 2
+    site_ref, force_ref = _reference(System(system.positions, swapped, system.box, "ka3d"))
+    np.testing.assert_allclose(out.per_particle.numpy(), site_ref, rtol=1e-10, atol=1e-10 * np.abs(site_ref).max())
+    np.testing.assert_allclose(out.forces.numpy(), force_ref, rtol=1e-10, atol=1e-10 * np.abs(force_ref).max())
+
+
+@pytest.mark.parametrize("all_pairs", [True, False], ids=["all-pairs", "cell-list"])
+def test_non_finite_and_coinciding_positions_are_reported(all_pairs):
+    batch = random_start("ka3d", 300, batch=2, seed=13)
+    ff = ForceField("ka3d", batch.box, batch.types, all_pairs=all_pairs, backend="numba")
+    x = batch.positions.clone()
+    x[1, 5, 1] = float("nan")
+    out = ff.compute(x)
+    assert torch.isfinite(out.energy[0]) and torch.isnan(out.energy[1]) and torch.isnan(out.forces[1]).any()
+    x = batch.positions.clone()
+    x[0, 3] = x[0, 4]
+    with pytest.raises(ZeroDivisionError):
+        ff.compute(x)

@@ -1,0 +1,98 @@
+"""Physics check: tau_alpha of KA3D (N = 1000, density 1.2) from equilibrium MD, against published values.
+
+For each temperature, B independent chains are melted, cooled, equilibrated for about 20 relaxation times (Bussi
+NVT) and run for about 15 more while unwrapped positions are recorded. F_s(q = 7.25, t) of the A particles is
+averaged over time origins and chains; tau_alpha is where it crosses 1/e. The energy per particle and the equilibrium
+checks (stationary energy, F_s decayed) are reported too.
+
+    python experiments/relaxation_times.py                 # all four temperatures, ~20 minutes on one core
+    python experiments/relaxation_times.py --temperatures 0.8 0.7 --json out.json
+
+GlassBench (N = 4096) took t = 16.5 at T = 0.64 and t = 52 at T = 0.56 as tau_alpha (REFERENCE.md section 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+from glassgen.dynamics import BussiNVT, equilibrate, init_state, relaxation_time, run, self_intermediate_scattering
+from glassgen.dynamics.production import energy_stationarity
+from glassgen.systems import ForceField, lattice_start
+
+GLASSBENCH_TAU = {0.64: 16.5, 0.56: 52.0}
+#: Rough guesses that set run lengths only (a run that is too short shows up as F_s never reaching 1/e).
+TAU_GUESS = {1.0: 1.5, 0.8: 4.0, 0.7: 8.0, 0.64: 17.0, 0.56: 55.0}
+Q = 7.25
+DT = 0.005
+
+
+def measure(temperature: float, n: int, chains: int, seed: int, equilibration_taus: float, production_taus: float):
+    guess = TAU_GUESS.get(temperature, 50.0)
+    start = lattice_start("ka3d", n, batch=chains, seed=seed)
+    begin = time.perf_counter()
+    system, velocities = equilibrate(start, temperature, round(equilibration_taus * guess / DT), dt=DT, seed=seed,
+                                     melt_temperature=2.0, melt_steps=2000, cool_steps=5000, progress=True)
+    ff = ForceField("ka3d", system.box, system.types)
+    nvt = BussiNVT(ff, DT, temperature, generator=seed + 1)
+    state = init_state(ff, system.positions, velocities)
+    production_steps = round(production_taus * guess / DT)
+    stride = max(1, production_steps // 1500)
+    frames, energies = [], []
+
+    def record(step, current):
+        frames.append(current.positions.to(torch.float32).clone())
+        energies.append((current.potential_energy / n).double().numpy())
+
+    run(nvt, state, production_steps, callback=record, every=stride, progress=True, desc=f"T = {temperature}")
+    positions = torch.stack(frames).numpy()  # (F, B, N, 3), unwrapped
+    a_particles = (system.types == 0).numpy()
+    n_frames = len(frames)
+    lags = np.unique(np.geomspace(1, n_frames - 1, 60).astype(int))
+    fs = []
+    for lag in lags:
+        origins = np.arange(0, n_frames - lag, max(1, (n_frames - lag) // 40))
+        dr = positions[origins + lag][:, :, a_particles] - positions[origins][:, :, a_particles]
+        fs.append(float(self_intermediate_scattering(dr.reshape(-1, 1, a_particles.sum(), 3), Q)[0]))
+    times = lags * stride * DT
+    tau = float(relaxation_time(times, np.array(fs)))
+    z, stationary = energy_stationarity(np.stack(energies, 1))
+    return {
+        "temperature": temperature, "n": n, "chains": chains, "tau_alpha": tau,
+        "glassbench_tau_alpha_N4096": GLASSBENCH_TAU.get(temperature),
+        "energy_per_particle": float(np.mean(energies)), "energy_halves_sigma": z, "stationary": stationary,
+        "production_over_tau": production_steps * DT / tau, "seconds": time.perf_counter() - begin,
+        "fs_times": times.tolist(), "fs": fs,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--temperatures", type=float, nargs="+", default=[0.8, 0.7, 0.64, 0.56])
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--equilibration-taus", type=float, default=20.0)
+    parser.add_argument("--production-taus", type=float, default=15.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", help="write the results (with the F_s curves) to this file")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    results = [measure(t, args.n, args.chains, args.seed, args.equilibration_taus, args.production_taus)
+               for t in args.temperatures]
+    print(f"\n{'T':>5} {'tau_alpha':>10} {'GlassBench':>11} {'ratio':>6} {'E/N':>9} {'stationary':>11} {'run/tau':>8}")
+    for r in results:
+        ref = r["glassbench_tau_alpha_N4096"]
+        ratio = f"{r['tau_alpha'] / ref:.2f}" if ref else "-"
+        print(f"{r['temperature']:>5} {r['tau_alpha']:>10.2f} {ref or '-':>11} {ratio:>6} "
+              f"{r['energy_per_particle']:>9.4f} {str(r['stationary']):>11} {r['production_over_tau']:>8.1f}")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
