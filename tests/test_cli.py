@@ -66,8 +66,10 @@ def test_simulate_is_reproducible_and_records_provenance(capsys, tmp_path):
 
 def test_demo_runs_end_to_end_on_small_settings(capsys, tmp_path):
     result = run_json(capsys, "demo", "--n", "256", "--steps", "200", "--frames", "2", "--spacing", "1",
-                      "--melt-steps", "100", "--cool-steps", "100", "--quiet", "-o", str(tmp_path))
+                      "--melt-steps", "100", "--cool-steps", "100", "--replicas", "2", "--label-time", "0.5",
+                      "--quiet", "-o", str(tmp_path))
     assert result["reloaded_ok"] and result["max_force"] < 1e-8
+    assert len(result["propensity_mean_A"]) == 4 and np.all(np.diff(result["propensity_mean_A"]) > 0)
     assert result["inherent_energy_per_particle"] < result["energy_per_particle"]
 
 
