@@ -16,6 +16,8 @@ def as_tensor(array, dtype=None, device=None) -> torch.Tensor:
     if isinstance(array, torch.Tensor):
         return array.to(dtype=dtype or array.dtype, device=device or array.device)
     array = np.asarray(array)
+    if not array.flags.writeable:  # e.g. straight from np.load: torch would warn on the shared read-only buffer
+        array = array.copy()
     if dtype is None and array.dtype.kind == "f":
         dtype = torch.float64
     return torch.as_tensor(array, dtype=dtype, device=device)
