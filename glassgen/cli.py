@@ -55,13 +55,12 @@ def _load(args):
     return load(args.file, model=args.model, temperature=getattr(args, "temperature", None))
 
 
-def _evaluate(dataset, positions=None):
-    """Energies per particle (M,) and max |F| (M,) of every configuration, float64."""
-    from glassgen.systems import forces, per_particle_energy
+def _evaluate(dataset):
+    """Energies per particle (M,) and max |F| (M,) of every configuration, float64, from one checked evaluation."""
+    from glassgen.systems import evaluate
 
-    system = dataset.system() if positions is None else dataset.system().with_positions(torch.as_tensor(positions))
-    per_site = per_particle_energy(system)
-    return (per_site.sum(-1) / dataset.n_particles).numpy(), forces(system).norm(dim=-1).amax(-1).numpy()
+    out = evaluate(dataset.system(), energy=True, forces=True)
+    return (out.energy / dataset.n_particles).numpy(), out.forces.norm(dim=-1).amax(-1).numpy()
 
 
 def _summary_energies(energies: np.ndarray) -> dict:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from glassgen.errors import InvalidInputError
-from glassgen.systems.neighbors import VerletList
+from glassgen.systems.neighbors import pairs_within
 
 
 @dataclass
@@ -75,15 +75,9 @@ def full_pairs(x: np.ndarray, box: np.ndarray, cutoff: float):
     """Every ordered pair (i, j), i != j, of one configuration x (N, d) with |r_ij| < cutoff, at every image.
 
     Returns ``(i, j, rij)``: int64 arrays (P,) and separations ``rij = x_j - x_i`` (minimum or further image) of
-    shape (P, d). Built by :class:`glassgen.systems.VerletList` (skin 0), so cutoffs beyond half the box are allowed.
+    shape (P, d). Built by :func:`glassgen.systems.neighbors.pairs_within`, so cutoffs beyond half the box are allowed.
     """
-    nl = VerletList(cutoff, skin=0.0, all_pairs=False)
-    xt = torch.from_numpy(np.ascontiguousarray(x[None]))
-    nl.update(xt, box)
-    i, j, off = nl.i.numpy(), nl.j.numpy(), nl.offset.numpy()
-    rij = x[j] - x[i] + off
-    keep = (rij * rij).sum(-1) < cutoff * cutoff
-    i, j, rij = i[keep], j[keep], rij[keep]
+    i, j, rij = (t.numpy() for t in pairs_within(x, box, cutoff))
     return np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([rij, -rij])
 
 

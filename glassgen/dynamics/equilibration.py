@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from glassgen.dynamics.integrators import BussiNVT, Callback, MDState, init_state, run
 from glassgen.dynamics.velocities import _temperatures, maxwell_boltzmann
 from glassgen.errors import InvalidInputError
-from glassgen.systems.forcefield import OVERLAP_FRACTION, ForceField
+from glassgen.systems.forcefield import ForceField, check_overlaps
 from glassgen.systems.system import System
 
 #: Steps between updates of the bath temperature while cooling (a linear ramp in steps of this size).
@@ -87,12 +87,8 @@ def equilibrate(system: System, temperature, n_steps: int, *, dt: float = 0.005,
         raise InvalidInputError(f"melt_temperature must be positive; got {melt_temperature}.")
     generator = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
     ff = forcefield or ForceField(system.model, system.box, system.types)
-    ratio, b, i, j = ff.min_pair_distance_ratio(x)
-    if ratio < OVERLAP_FRACTION:
-        raise InvalidInputError(
-            f"particles {i} and {j} of configuration {b} overlap ({ratio:.3g} sigma_ab apart): MD would blow up. "
-            "Start from glassgen.systems.lattice_start or random_start, or minimise first."
-        )
+    check_overlaps(ff, x, "MD would blow up: start from glassgen.systems.lattice_start or random_start, or "
+                   "minimise first.")
     first = melt if (melt_steps or cool_steps) else target
     if velocities is None:
         v = maxwell_boltzmann(n_conf, n, dim, first, generator, dtype, x.device)

@@ -25,7 +25,7 @@ from glassgen.dynamics.integrators import BussiNVT, VelocityVerlet, run
 from glassgen.dynamics.velocities import maxwell_boltzmann
 from glassgen.errors import InvalidInputError
 from glassgen.systems.forcefield import ForceField
-from glassgen.systems.neighbors import VerletList
+from glassgen.systems.neighbors import pairs_within
 from glassgen.systems.system import System
 
 BOND_START, BOND_KEEP, EDGE_RANGE = 1.4, 1.8, 2.0
@@ -70,21 +70,12 @@ def check_label_settings(times, n_replicas: int, temperature: float, dt: float, 
     return times
 
 
-def _pairs_within(system: System, factor_of_sigma: float | None, distance: float | None):
-    """Pairs of the single configuration closer than factor * sigma_ab or than a fixed distance, with offsets."""
-    spec = system.spec
-    reach = distance if distance is not None else factor_of_sigma * max(max(row) for row in spec.sigma)
-    neighbors = VerletList(reach, skin=0.0, all_pairs=False)
-    x = system.positions.unsqueeze(0).to(torch.float64)
-    neighbors.update(x, system.box.to(torch.float64))
-    flat = x[0]
-    r = (flat[neighbors.j] - flat[neighbors.i] + neighbors.offset).norm(dim=-1)
-    if distance is not None:
-        keep = r < distance
-    else:
-        sigma = torch.tensor(spec.sigma, dtype=torch.float64)[system.types[neighbors.i], system.types[neighbors.j]]
-        keep = r < factor_of_sigma * sigma
-    return neighbors.i[keep], neighbors.j[keep], neighbors.offset[keep], r[keep]
+def _bonds_within(system: System, factor_of_sigma: float):
+    """Pairs of one configuration closer than ``factor_of_sigma`` * sigma_ab: (i, j, separation)."""
+    sigma = torch.tensor(system.spec.sigma, dtype=torch.float64)
+    i, j, separation = pairs_within(system.positions, system.box, factor_of_sigma * float(sigma.max()))
+    keep = separation.norm(dim=-1) < factor_of_sigma * sigma[system.types[i], system.types[j]]
+    return i[keep], j[keep], separation[keep]
 
 
 def isoconfigurational_labels(system: System, temperature: float, times, *, n_replicas: int = 32, dt: float = 0.005,
@@ -123,13 +114,16 @@ def isoconfigurational_labels(system: System, temperature: float, times, *, n_re
                   else BussiNVT(ff, dt, temperature, tau=tau, generator=generator))
     state = integrator.init(x0, v0)
 
-    bond_i, bond_j, bond_offset, _ = _pairs_within(system.to(dtype=torch.float64), BOND_START, None)
+    bond_i, bond_j, bond_separation = _bonds_within(system, BOND_START)
+    bond_offset = bond_separation - (x0[0, bond_j] - x0[0, bond_i]).to(torch.float64)
     spec = system.spec
     keep2 = (BOND_KEEP * torch.tensor(spec.sigma, dtype=torch.float64)[system.types[bond_i], system.types[bond_j]]) ** 2
     n_bonds = torch.zeros(n, dtype=torch.float64).index_add_(0, bond_i, torch.ones_like(keep2))
     n_bonds.index_add_(0, bond_j, torch.ones_like(keep2))
     if edges:
-        edge_i, edge_j, edge_offset, edge_r0 = _pairs_within(system.to(dtype=torch.float64), None, EDGE_RANGE)
+        edge_i, edge_j, edge_separation = pairs_within(system.positions, system.box, EDGE_RANGE)
+        edge_offset = edge_separation - (x0[0, edge_j] - x0[0, edge_i]).to(torch.float64)
+        edge_r0 = edge_separation.norm(dim=-1)
 
     propensity = np.empty((len(steps), n))
     bond_breaking = np.empty((len(steps), n))

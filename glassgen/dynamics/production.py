@@ -86,11 +86,11 @@ def produce(system: System, temperature: float, n_configurations: int, spacing: 
     energy_every = max(1, min(10, spacing_steps // 10))
     spacing_steps -= spacing_steps % energy_every
     generator = torch.Generator().manual_seed(int(seed))
+    ff = ForceField(system.model, system.box, system.types)
     equilibrated, velocities = equilibrate(
         system, temperature, equilibration_steps, dt=dt, seed=generator, melt_temperature=melt_temperature,
-        melt_steps=melt_steps, cool_steps=cool_steps, dtype=dtype, progress=progress,
+        melt_steps=melt_steps, cool_steps=cool_steps, dtype=dtype, progress=progress, forcefield=ff,
     )
-    ff = ForceField(system.model, system.box, system.types)
     x = equilibrated.batched_positions()
     state = init_state(ff, x, velocities.reshape(x.shape))
     nvt = BussiNVT(ff, dt, temperature, generator=generator)

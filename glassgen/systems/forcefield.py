@@ -265,29 +265,34 @@ class ForceField:
         return float(ratio2[k].sqrt()), int(i[k]) // n, int(i[k]) % n, int(j[k]) % n
 
 
-def _checked_forcefield(system: System) -> ForceField:
-    ff = ForceField(system.model, system.box, system.types)
-    ratio, b, i, j = ff.min_pair_distance_ratio(system.batched_positions())
+def check_overlaps(forcefield: ForceField, positions: torch.Tensor, fix: str) -> None:
+    """Raise if two particles of positions (N, d) or (B, N, d) are closer than OVERLAP_FRACTION sigma_ab."""
+    ratio, b, i, j = forcefield.min_pair_distance_ratio(positions)
     if ratio < OVERLAP_FRACTION:
         raise InvalidInputError(
             f"particles {i} and {j} of configuration {b} overlap: their distance is {ratio:.3g} sigma_ab "
-            f"(below {OVERLAP_FRACTION}). Check the units and the box of the input, or start from "
-            "glassgen.systems.random_start, which removes overlaps."
+            f"(below {OVERLAP_FRACTION}). {fix}"
         )
-    return ff
+
+
+def evaluate(system: System, *, energy: bool = True, forces: bool = True, per_particle: bool = False) -> Evaluation:
+    """One checked evaluation of a System (overlaps refused), shapes as in :meth:`ForceField.compute`."""
+    ff = ForceField(system.model, system.box, system.types)
+    check_overlaps(ff, system.batched_positions(), "Check the units and the box of the input, or start from "
+                   "glassgen.systems.random_start, which removes overlaps.")
+    return ff.compute(system.positions, energy=energy, forces=forces, per_particle=per_particle)
 
 
 def energy(system: System) -> torch.Tensor:
     """Total potential energy, shape (B,) for a batched system or a scalar for one configuration."""
-    return _checked_forcefield(system).compute(system.positions, forces=False).energy
+    return evaluate(system, forces=False).energy
 
 
 def per_particle_energy(system: System) -> torch.Tensor:
     """Potential energy of each particle (half of each pair to each partner), shape (N,) or (B, N)."""
-    return _checked_forcefield(system).compute(system.positions, energy=False, forces=False,
-                                               per_particle=True).per_particle
+    return evaluate(system, energy=False, forces=False, per_particle=True).per_particle
 
 
 def forces(system: System) -> torch.Tensor:
     """Analytic forces -dU/dx, shape of the positions."""
-    return _checked_forcefield(system).compute(system.positions, energy=False).forces
+    return evaluate(system, energy=False).forces

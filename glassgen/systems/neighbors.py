@@ -305,3 +305,17 @@ class VerletList:
         self._shape = positions.shape
         self.n_builds += 1
         return True
+
+
+def pairs_within(positions, box, cutoff: float):
+    """Each pair (i < j, one entry per image) of one configuration (N, d) closer than ``cutoff``, in float64.
+
+    Returns ``(i, j, separation)``: int64 tensors (P,) and ``x_j - x_i`` at the pair's image, shape (P, d). The
+    separation stays valid for unwrapped trajectories that start from ``positions`` (the image is fixed at t = 0).
+    """
+    x = torch.as_tensor(positions, dtype=torch.float64).unsqueeze(0)
+    neighbors = VerletList(cutoff, skin=0.0, all_pairs=False)
+    neighbors.update(x, torch.as_tensor(box, dtype=torch.float64))
+    separation = x[0, neighbors.j] - x[0, neighbors.i] + neighbors.offset.to(torch.float64)
+    keep = separation.square().sum(-1) < cutoff * cutoff
+    return neighbors.i[keep], neighbors.j[keep], separation[keep]
