@@ -237,3 +237,22 @@ def test_real_data_correlations(botan_inherent):
     assert rho_epot > 0.5
     assert pooled_pearson(epot.feature("EPOT_L0"), dataset) < rho_epot  # coarse-graining helps
     assert rho_den < -0.25
+
+
+@pytest.mark.parametrize("descriptor", [
+    PotentialEnergy((0, 2)), LocalDensity(shell=1.4), BondOrientation(l=4),
+    BoattiniDescriptors(shells=[1.0, 1.5], ls=range(1, 5), generations=1)])
+def test_settings_round_trip_rebuilds_the_same_descriptor(descriptor):
+    import json
+
+    from glassgen.descriptors import descriptor_from_settings
+
+    settings = json.loads(json.dumps(descriptor.settings()))
+    assert repr(descriptor_from_settings(settings)) == repr(descriptor)
+
+
+def test_unknown_descriptor_class_in_settings_is_named():
+    from glassgen.descriptors import descriptor_from_settings
+
+    with pytest.raises(InvalidInputError, match="Nonsense"):
+        descriptor_from_settings({"class": "Nonsense", "params": {}})

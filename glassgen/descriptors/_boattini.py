@@ -57,6 +57,8 @@ class BoattiniDescriptors(Descriptor):
     def __init__(self, shells=None, *, width: float = 0.1, ls=range(1, 13), bond_shell: float = 1.5,
                  generations: int = 2, r_c: float = 2.0, average_cutoff: float | None = None,
                  n_species: int | None = None):
+        self._record(shells=shells, width=width, ls=ls, bond_shell=bond_shell, generations=generations, r_c=r_c,
+                     average_cutoff=average_cutoff, n_species=n_species)
         shells = np.round(np.arange(0.8, 5.0 + 1e-9, 0.1), 10) if shells is None else np.asarray(shells, float)
         if shells.ndim != 1 or shells.size == 0 or width <= 0:
             raise InvalidInputError(f"BoattiniDescriptors needs 1-D shells and width > 0; got {shells}, {width}.")

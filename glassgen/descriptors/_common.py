@@ -128,10 +128,23 @@ def default_cutoff(length: float, box) -> float:
 
 
 class Descriptor:
-    """Base of the compute classes: ``compute(data) -> self``, then ``values`` (M, N, F) and ``names`` (F,)."""
+    """Base of the compute classes: ``compute(data) -> self``, then ``values`` (M, N, F) and ``names`` (F,).
+
+    ``settings()`` returns the constructor arguments as JSON-ready values, so that a saved predictor can rebuild
+    exactly the descriptor it was trained on with :func:`descriptor_from_settings`. Subclasses record them by
+    calling ``self._record(**kwargs)`` in their constructor.
+    """
 
     _values: np.ndarray | None = None
     _names: list | None = None
+    _settings: dict | None = None
+
+    def _record(self, **kwargs) -> None:
+        self._settings = {k: _jsonable(v) for k, v in kwargs.items()}
+
+    def settings(self) -> dict:
+        """``{"class": name, "params": {...}}``: enough to rebuild this descriptor (before ``compute``)."""
+        return {"class": type(self).__name__, "params": dict(self._settings or {})}
 
     @property
     def values(self) -> np.ndarray:
@@ -164,3 +177,23 @@ def check_lengths(lengths, owner: str) -> tuple:
 
 def length_tag(length: float) -> str:
     return f"L{length:g}"
+
+
+def _jsonable(value):
+    if isinstance(value, (np.ndarray, range, tuple, list)):
+        return [_jsonable(v) for v in np.asarray(list(value) if isinstance(value, range) else value).tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def descriptor_from_settings(settings: dict) -> Descriptor:
+    """Rebuild a descriptor from :meth:`Descriptor.settings` (the inverse used by saved predictors)."""
+    import glassgen.descriptors as package
+
+    name = settings.get("class") if isinstance(settings, dict) else None
+    cls = getattr(package, str(name), None)
+    if not (isinstance(cls, type) and issubclass(cls, Descriptor)):
+        raise InvalidInputError(f"unknown descriptor class {name!r} in saved settings; this glassgen has "
+                                f"{sorted(c for c in package.__all__ if isinstance(getattr(package, c), type))}.")
+    return cls(**settings.get("params", {}))

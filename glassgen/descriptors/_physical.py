@@ -36,6 +36,7 @@ class _CoarseGrained(Descriptor):
     prefix = ""
 
     def __init__(self, lengths=(0, 1, 2, 3, 4, 5), *, cutoff: float | None = None):
+        self._record(lengths=lengths, cutoff=cutoff)
         self._lengths = check_lengths(lengths, type(self).__name__)
         if cutoff is not None and cutoff <= 0:
             raise InvalidInputError(f"The 'cutoff' parameter of {type(self).__name__} must be > 0; got {cutoff}.")
@@ -103,6 +104,7 @@ class LocalDensity(_CoarseGrained):
 
     def __init__(self, lengths=(0, 1, 2, 3, 4, 5), *, shell: float = 1.5, cutoff: float | None = None):
         super().__init__(lengths, cutoff=cutoff)
+        self._record(lengths=lengths, shell=shell, cutoff=cutoff)
         if shell <= 0:
             raise InvalidInputError(f"The 'shell' parameter of LocalDensity must be > 0; got {shell}.")
         self._shell = float(shell)
@@ -128,6 +130,7 @@ class BondOrientation(_CoarseGrained):
     def __init__(self, lengths=(0, 1, 2, 3, 4, 5), *, l: int = 6, shell: float = 1.5,  # noqa: E741
                  cutoff: float | None = None):
         super().__init__(lengths, cutoff=cutoff)
+        self._record(lengths=lengths, l=l, shell=shell, cutoff=cutoff)
         if int(l) < 1 or shell <= 0:
             raise InvalidInputError(f"BondOrientation needs l >= 1 and shell > 0; got l={l}, shell={shell}.")
         self._l = int(l)
