@@ -1,76 +1,21 @@
-"""The `glassgen` command: human-readable tables by default, one JSON object on stdout with --json.
-
-User mistakes (any GlassgenError, a missing file) become one line on stderr and exit status 2, never a traceback.
-"""
+"""Commands on configurations: info, energy, import, minimize, simulate, label and the end-to-end demo."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-import glassgen
-from glassgen.errors import GlassgenError, InvalidInputError
+from glassgen.cli._output import evaluate_energies, format_value, load_data, output, provenance, summary_energies
+from glassgen.errors import InvalidInputError
 from glassgen.systems import get_model
 
-EXIT_USER_ERROR = 2
 
-
-def _output(args, payload: dict, rows: list[tuple[str, object]] | None = None) -> None:
-    """Print the payload as JSON (--json) or as an aligned two-column table of `rows` (default: the payload)."""
-    if args.json:
-        print(json.dumps(payload, default=_jsonable))
-        return
-    rows = rows if rows is not None else list(payload.items())
-    width = max(len(label) for label, _ in rows)
-    for label, value in rows:
-        print(f"{label:<{width}}  {_format(value)}")
-
-
-def _jsonable(value):
-    if isinstance(value, (np.generic, torch.Tensor)):
-        return value.item() if getattr(value, "ndim", 0) == 0 else value.tolist()
-    if isinstance(value, (np.ndarray, Path)):
-        return value.tolist() if isinstance(value, np.ndarray) else str(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def _format(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, (list, tuple)) and value and isinstance(value[0], float):
-        shown = ", ".join(f"{v:.6g}" for v in value[:8])
-        return f"[{shown}{', ...' if len(value) > 8 else ''}]"
-    return str(value)
-
-
-def _load(args):
-    from glassgen.io import load
-
-    return load(args.file, model=args.model, temperature=getattr(args, "temperature", None))
-
-
-def _evaluate(dataset):
-    """Energies per particle (M,) and max |F| (M,) of every configuration, float64, from one checked evaluation."""
-    from glassgen.systems import evaluate
-
-    out = evaluate(dataset.system(), energy=True, forces=True)
-    return (out.energy / dataset.n_particles).numpy(), out.forces.norm(dim=-1).amax(-1).numpy()
-
-
-def _summary_energies(energies: np.ndarray) -> dict:
-    values = [float(e) for e in energies]
-    return {"energy_per_particle": float(np.mean(values)), "energies_per_particle": values}
-
-
-# ---------------------------------------------------------------------------------------------------- commands
 def cmd_info(args) -> None:
-    data = _load(args)
+    data = load_data(args)
     counts = np.bincount(data.types, minlength=get_model(data.model).n_types).tolist()
     payload = {
         "file": str(args.file), "model": data.model, "n_configurations": data.n_configurations,
@@ -80,30 +25,26 @@ def cmd_info(args) -> None:
         "times": None if data.times is None else data.times.tolist(),
         "labels": [name for name in ("propensity", "bond_breaking") if getattr(data, name) is not None],
     }
-    _output(args, payload)
+    output(args, payload)
 
 
 def cmd_energy(args) -> None:
-    data = _load(args)
-    energies, max_force = _evaluate(data)
+    data = load_data(args)
+    energies, max_force = evaluate_energies(data)
     payload = {"model": data.model, "n_particles": data.n_particles, "n_configurations": data.n_configurations,
-               **_summary_energies(energies), "max_force": float(max_force.max())}
-    _output(args, payload)
+               **summary_energies(energies), "max_force": float(max_force.max())}
+    output(args, payload)
 
 
 def cmd_import(args) -> None:
     from glassgen.io import save
 
-    data = _load(args)
-    data.metadata = {**data.metadata, **_provenance(args)}
+    data = load_data(args)
+    data.metadata = {**data.metadata, **provenance(args)}
     path = save(data, args.output)
-    _output(args, {"output": str(path), "model": data.model, "n_configurations": data.n_configurations,
+    output(args, {"output": str(path), "model": data.model, "n_configurations": data.n_configurations,
                    "n_particles": data.n_particles,
                    "labels": [k for k in ("propensity", "bond_breaking") if getattr(data, k) is not None]})
-
-
-def _provenance(args, **extra) -> dict:
-    return {"command": " ".join(["glassgen", *args.argv]), "glassgen_version": glassgen.__version__, **extra}
 
 
 def _minimize_dataset(data, args):
@@ -119,17 +60,17 @@ def _minimize_dataset(data, args):
 def cmd_minimize(args) -> None:
     from glassgen.io import save
 
-    data = _load(args)
-    energies, _ = _evaluate(data)
+    data = load_data(args)
+    energies, _ = evaluate_energies(data)
     start = time.perf_counter()
     inherent, inherent_energies, max_force, steps = _minimize_dataset(data, args)
     elapsed = time.perf_counter() - start
     data.inherent_positions = inherent
-    data.metadata = {**data.metadata, "minimize": _provenance(args, fmax=args.fmax)}
+    data.metadata = {**data.metadata, "minimize": provenance(args, fmax=args.fmax)}
     path = save(data, args.output)
-    _output(args, {
+    output(args, {
         "output": str(path), "model": data.model, "n_configurations": data.n_configurations,
-        "n_particles": data.n_particles, **_summary_energies(energies),
+        "n_particles": data.n_particles, **summary_energies(energies),
         "inherent_energy_per_particle": float(np.mean(inherent_energies)),
         "inherent_energies_per_particle": [float(e) for e in inherent_energies],
         "max_force": float(max_force.max()), "fire_steps": steps, "seconds": elapsed,
@@ -159,7 +100,7 @@ def _simulate(args):
     dataset = Dataset(
         positions=positions.numpy(), types=start.types.numpy(), box=start.box.numpy(), model=start.model,
         temperature=args.temperature,
-        metadata=_provenance(args, seed=args.seed, dt=args.dt, chains=args.chains, spacing=args.spacing,
+        metadata=provenance(args, seed=args.seed, dt=args.dt, chains=args.chains, spacing=args.spacing,
                              equilibration_steps=args.steps, melt_temperature=args.melt_temperature,
                              melt_steps=args.melt_steps, cool_steps=args.cool_steps, order="chain-major",
                              equilibrium_checks=production.checks),
@@ -173,29 +114,29 @@ def cmd_simulate(args) -> None:
     begin = time.perf_counter()
     data, checks = _simulate(args)
     elapsed = time.perf_counter() - begin
-    energies, _ = _evaluate(data)
+    energies, _ = evaluate_energies(data)
     path = save(data, args.output)
-    _output(args, {"output": str(path), "model": data.model, "n_particles": data.n_particles,
+    output(args, {"output": str(path), "model": data.model, "n_particles": data.n_particles,
                    "temperature": args.temperature, "n_configurations": data.n_configurations,
-                   **_summary_energies(energies), "equilibrium_checks": checks, "seconds": elapsed})
+                   **summary_energies(energies), "equilibrium_checks": checks, "seconds": elapsed})
 
 
 def cmd_label(args) -> None:
     from glassgen.dynamics.isoconfig import log_times
     from glassgen.labeling import LabelSettings, label_dataset
 
-    data = _load(args)
+    data = load_data(args)
     times = args.times if args.times else log_times(args.t_min, args.t_max, args.n_times)
     settings = LabelSettings(times=tuple(float(t) for t in times), n_replicas=args.replicas,
                              temperature=args.temperature or 0.0, dt=args.dt, seed=args.seed, ensemble=args.ensemble,
                              edges=args.edges)
     begin = time.perf_counter()
     labelled = label_dataset(data, args.output, settings, workers=args.workers, scheduler=args.scheduler,
-                             progress=not args.quiet, provenance=_provenance(args))
+                             progress=not args.quiet, provenance=provenance(args))
     elapsed = time.perf_counter() - begin
     is_a = labelled.types == 0
     replica_steps = labelled.n_configurations * args.replicas * round(labelled.times[-1] / args.dt)
-    _output(args, {
+    output(args, {
         "output": str(args.output), "n_configurations": labelled.n_configurations,
         "temperature": labelled.temperature, "times": labelled.times.tolist(),
         "propensity_mean_A": labelled.propensity[:, :, is_a].mean(axis=(0, 2)).tolist(),
@@ -223,7 +164,7 @@ def cmd_demo(args) -> None:
     begin = time.perf_counter()
     data, checks = _simulate(sim)
     timings["simulate_seconds"] = time.perf_counter() - begin
-    energies, _ = _evaluate(data)
+    energies, _ = evaluate_energies(data)
     begin = time.perf_counter()
     data.inherent_positions, inherent_energies, max_force, steps = _minimize_dataset(data, args)
     timings["minimize_seconds"] = time.perf_counter() - begin
@@ -231,7 +172,7 @@ def cmd_demo(args) -> None:
     settings = LabelSettings(times=tuple(log_times(0.1, args.label_time, 4).tolist()), n_replicas=args.replicas,
                              temperature=args.temperature, dt=args.dt, seed=args.seed)
     path = args.output / "demo.h5"
-    labelled = label_dataset(data, path, settings, progress=not args.quiet, provenance=_provenance(args))
+    labelled = label_dataset(data, path, settings, progress=not args.quiet, provenance=provenance(args))
     timings["label_seconds"] = time.perf_counter() - begin
     reloaded = load(path)
     propensity_a = labelled.propensity[:, :, labelled.types == 0].mean(axis=(0, 2))
@@ -239,7 +180,7 @@ def cmd_demo(args) -> None:
         "output": str(path), "model": data.model, "n_particles": data.n_particles, "temperature": args.temperature,
         "md_steps": args.melt_steps + args.cool_steps + args.steps + round(args.frames * args.spacing / args.dt),
         "n_configurations": data.n_configurations, "equilibrium_checks": checks,
-        **_summary_energies(energies), "inherent_energy_per_particle": float(np.mean(inherent_energies)),
+        **summary_energies(energies), "inherent_energy_per_particle": float(np.mean(inherent_energies)),
         "max_force": float(max_force.max()), "fire_steps": steps, "label_times": labelled.times.tolist(),
         "propensity_mean_A": propensity_a.tolist(), **timings,
         "reloaded_ok": bool(np.array_equal(reloaded.inherent_positions, data.inherent_positions)
@@ -254,13 +195,12 @@ def cmd_demo(args) -> None:
             ("E/N thermal (mean)", payload["energy_per_particle"]),
             ("E/N inherent (mean)", payload["inherent_energy_per_particle"]),
             ("max |F| after FIRE", payload["max_force"]),
-            (f"propensity of A at t = {_format(labelled.times.tolist())}", propensity_a.tolist()),
+            (f"propensity of A at t = {format_value(labelled.times.tolist())}", propensity_a.tolist()),
             ("time MD / FIRE / labels [s]", " / ".join(f"{timings[k]:.1f}" for k in
                                                         ("simulate_seconds", "minimize_seconds", "label_seconds")))]
-    _output(args, payload, rows)
+    output(args, payload, rows)
 
 
-# ---------------------------------------------------------------------------------------------------- parser
 EXAMPLES = {
     "info": "glassgen info ../shared/data/ka3d-botan-T0.44/train",
     "energy": "glassgen energy ../shared/data/ka3d-botan-T0.44/train/isoconfig_N4096T0.44_1_tc07.npz --json",
@@ -272,24 +212,9 @@ EXAMPLES = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="glassgen", description="Sampling and structure-to-dynamics prediction for Kob-Andersen glass formers.",
-        epilog="Start with: glassgen demo",
-    )
-    parser.add_argument("--version", action="version", version=f"glassgen {glassgen.__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name: str, handler, help_text: str, *, takes_file: bool = False) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text,
-                                  epilog=f"example: {EXAMPLES[name]}" if name in EXAMPLES else None)
-        sub.set_defaults(handler=handler)
-        sub.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-        if takes_file:
-            sub.add_argument("file", type=Path, help="glassgen .h5 file, GlassBench/BOTAN .npz file, or a folder of them")
-            sub.add_argument("--model", help="model name (ka3d, ka3d-sf, ka2d); default: inferred from the data")
-        return sub
-
+def add_commands(command) -> None:
+    """Register this module's commands with ``command(name, handler, help, takes_file=...)`` (see glassgen.cli)."""
     command("info", cmd_info, "Describe a dataset: model, sizes, temperature, labels.", takes_file=True)
     command("energy", cmd_energy, "Potential energy per particle of each configuration.", takes_file=True)
     sub = command("import", cmd_import, "Convert GlassBench/BOTAN npz files into one glassgen HDF5 file.",
@@ -337,7 +262,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--replicas", type=int, default=4, help="isoconfigurational replicas per configuration (4)")
     sub.add_argument("--label-time", type=float, default=10.0, help="last label time (default 10)")
     _minimize_options(sub)
-    return parser
 
 
 def _run_options(sub, *, temperature: float, steps: int, frames: int, spacing: float, melt_steps: int = 2000,
@@ -360,23 +284,3 @@ def _minimize_options(sub) -> None:
     sub.add_argument("--max-steps", type=int, default=100_000, help="FIRE step limit (default 100000)")
     if not any(a.dest == "quiet" for a in sub._actions):
         sub.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
-    args.argv = argv
-    try:
-        args.handler(args)
-    except (GlassgenError, FileNotFoundError, PermissionError, IsADirectoryError) as error:
-        print(f"glassgen {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print(f"glassgen {args.command}: interrupted; results already written are kept.", file=sys.stderr)
-        return 130
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Shared pieces of the `glassgen` commands: output as a table or one JSON object, data loading, provenance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import glassgen
+
+
+def output(args, payload: dict, rows: list[tuple[str, object]] | None = None) -> None:
+    """Print the payload as JSON (--json) or as an aligned two-column table of `rows` (default: the payload)."""
+    if args.json:
+        print(json.dumps(payload, default=jsonable))
+        return
+    rows = rows if rows is not None else list(payload.items())
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {format_value(value)}")
+
+
+def jsonable(value):
+    if isinstance(value, (np.generic, torch.Tensor)):
+        return value.item() if getattr(value, "ndim", 0) == 0 else value.tolist()
+    if isinstance(value, (np.ndarray, Path)):
+        return value.tolist() if isinstance(value, np.ndarray) else str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def format_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], float):
+        shown = ", ".join(f"{v:.6g}" for v in value[:8])
+        return f"[{shown}{', ...' if len(value) > 8 else ''}]"
+    return str(value)
+
+
+def load_data(args):
+    from glassgen.io import load
+
+    return load(args.file, model=args.model, temperature=getattr(args, "temperature", None))
+
+
+def evaluate_energies(dataset):
+    """Energies per particle (M,) and max |F| (M,) of every configuration, float64, from one checked evaluation."""
+    from glassgen.systems import evaluate
+
+    out = evaluate(dataset.system(), energy=True, forces=True)
+    return (out.energy / dataset.n_particles).numpy(), out.forces.norm(dim=-1).amax(-1).numpy()
+
+
+def summary_energies(energies: np.ndarray) -> dict:
+    values = [float(e) for e in energies]
+    return {"energy_per_particle": float(np.mean(values)), "energies_per_particle": values}
+
+
+def provenance(args, **extra) -> dict:
+    return {"command": " ".join(["glassgen", *args.argv]), "glassgen_version": glassgen.__version__, **extra}
