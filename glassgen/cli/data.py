@@ -192,6 +192,7 @@ def cmd_demo(args) -> None:
             ("configurations saved", f"{data.n_configurations}, {args.spacing} apart"),
             ("F_s between saved (< 1/e?)", f"{checks['fs_between_saved']:.3f} ({checks['decorrelated']})"),
             ("energy stationary (t-test p)", _stationarity(checks)),
+            ("solid-like particles (crystal if > 5 %)", f"{100 * checks['solid_like_fraction']:.1f} %"),
             ("E/N thermal (mean)", payload["energy_per_particle"]),
             ("E/N inherent (mean)", payload["inherent_energy_per_particle"]),
             ("max |F| after FIRE", payload["max_force"]),

@@ -11,6 +11,9 @@ reported (never hidden):
   independent; shorter blocks would hide the slow energy fluctuations of a supercooled liquid and flag drifts that
   are not there. A drift means ageing, an unfinished quench or crystallisation. With fewer than 6 blocks in all
   (chains x configurations) the test has no power and is reported as not done (None).
+
+In 3D a third check looks for crystals directly: the largest fraction of solid-like particles among the saved
+configurations (:mod:`glassgen.dynamics.crystallinity`) must stay below 5 %.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 import scipy.stats
 import torch
 
+from glassgen.dynamics.crystallinity import CRYSTALLISED_FRACTION, solid_like_fraction
 from glassgen.dynamics.equilibration import equilibrate
 from glassgen.dynamics.integrators import BussiNVT, init_state, run
 from glassgen.dynamics.observables import self_intermediate_scattering
@@ -51,8 +55,9 @@ class Production:
 
     @property
     def equilibrated(self) -> bool:
-        """Both checks passed (a stationarity test that could not be done counts as not failed)."""
-        return bool(self.checks["decorrelated"] and self.checks["stationary"] is not False)
+        """All checks passed (a test that could not be done counts as not failed)."""
+        return bool(self.checks["decorrelated"] and self.checks["stationary"] is not False
+                    and not self.checks["crystallised"])
 
 
 def energy_stationarity(series: np.ndarray, n_blocks: int) -> tuple[float | None, bool | None]:
@@ -115,7 +120,13 @@ def produce(system: System, temperature: float, n_configurations: int, spacing: 
               "decorrelated": bool(np.max(fs) < 1 / math.e), "energy_halves_p_value": p_value,
               "stationary": stationary,
               "energy_per_particle": float(series.mean())}
-    production = Production(torch.remainder(unwrapped, system.box.to(torch.float64)), series, checks)
+    wrapped = torch.remainder(unwrapped, system.box.to(torch.float64))
+    if system.dim == 3:
+        solid = float(solid_like_fraction(wrapped.reshape(-1, *wrapped.shape[2:]).numpy(), system.box.numpy()).max())
+        checks.update(solid_like_fraction=solid, crystallised=solid > CRYSTALLISED_FRACTION)
+    else:
+        checks.update(solid_like_fraction=None, crystallised=None)
+    production = Production(wrapped, series, checks)
     failures = []
     if not checks["decorrelated"]:
         failures.append(f"F_s between saved configurations is {checks['fs_between_saved']:.3f}, not below 1/e: "
@@ -123,6 +134,9 @@ def produce(system: System, temperature: float, n_configurations: int, spacing: 
     if stationary is False:
         failures.append(f"the energy differs between the halves of the run (t-test p = {p_value:.2g}): equilibrate "
                         "longer (a steady fall can also mean crystallisation)")
+    if checks["crystallised"]:
+        failures.append(f"{100 * checks['solid_like_fraction']:.1f} % of the particles are solid-like: the run "
+                        "crystallised; start again from a new melt (another seed) or at a higher temperature")
     if failures:
         warnings.warn(f"equilibrium check failed at T = {temperature}: " + "; ".join(failures) + ".",
                       ConvergenceWarning, stacklevel=2)
