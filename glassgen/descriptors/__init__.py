@@ -8,6 +8,9 @@ ndarray of shape (M, N, F) and ``names`` the F feature names; both raise ``Runti
 - :class:`PotentialEnergy` (EPOT), :class:`LocalDensity` (DEN), :class:`BondOrientation` (PSI6): GlassBench's
   physical baselines, one feature per coarse-graining length L (default 0..5; L = 0: no averaging).
 - :class:`BoattiniDescriptors`: radial densities per species, q_l, and generations of exp(-r/r_c) averages.
+- :class:`GlassMLPDescriptors`: GlassMLP's density, energy, Voronoi cell size and energy variance, coarse-grained
+  per species and over all; :func:`voronoi_cells` gives the periodic Voronoi volumes and surfaces (freud).
+- :class:`StructuralBondOrder` (SBO, SBO_CG): first principal component of averaged bond orders, fitted without labels.
 - :meth:`Descriptor.settings` / :func:`descriptor_from_settings`: JSON settings that rebuild a descriptor.
 - :func:`coarse_grain`: the exp(-r/L) average used by all of them, x_i^CG = sum_j w x_j / sum_j w, j = i included.
 """
@@ -16,9 +19,12 @@ from glassgen.descriptors._boattini import BoattiniDescriptors, radial_densities
 from glassgen.descriptors._bondorder import bond_order
 from glassgen.descriptors._common import (Descriptor, as_configurations, coarse_grain, default_cutoff,
                                           descriptor_from_settings, full_pairs)
+from glassgen.descriptors._glassmlp import GlassMLPDescriptors, voronoi_cells
 from glassgen.descriptors._physical import BondOrientation, LocalDensity, PotentialEnergy
+from glassgen.descriptors._sbo import StructuralBondOrder
 
 __all__ = [
-    "BoattiniDescriptors", "BondOrientation", "Descriptor", "LocalDensity", "PotentialEnergy", "as_configurations",
-    "bond_order", "coarse_grain", "default_cutoff", "descriptor_from_settings", "full_pairs", "radial_densities",
+    "BoattiniDescriptors", "BondOrientation", "Descriptor", "GlassMLPDescriptors", "LocalDensity", "PotentialEnergy",
+    "StructuralBondOrder", "as_configurations", "bond_order", "coarse_grain", "default_cutoff",
+    "descriptor_from_settings", "full_pairs", "radial_densities", "voronoi_cells",
 ]
