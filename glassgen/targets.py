@@ -37,7 +37,9 @@ class KATarget:
     types : Tensor (N,)
         The reference species (those of the System, or the model's composition in order), for starting chains.
     forcefield : ForceField
-        Used for total energies; ``set_types`` is called with the (B, N) species of each call.
+        Used for total and local energies; ``set_types`` is called with the (B, N) species of each call.
+    interaction_range : float
+        The largest cut-off r_c sigma_ab: particles farther apart do not interact (checkerboard cells need it).
     """
 
     def __init__(self, model, system, *, density: float | None = None, local: bool = True):
@@ -59,6 +61,7 @@ class KATarget:
                 "use more particles.")
         self.types = torch.as_tensor(types, dtype=torch.int64)
         self.swap_pairs = tuple(spec.swap_pairs)
+        self.interaction_range = float(spec.max_cutoff)
         self.local = bool(local)
         self.forcefield = ForceField(spec, self.box, self.types)
         self._pair = pair_function(spec)
@@ -74,6 +77,13 @@ class KATarget:
     def log_prob(self, x, beta, types=None):
         return -beta * self.energy(x, types)
 
+    def local_energies(self, x: torch.Tensor, types: torch.Tensor | None = None) -> torch.Tensor:
+        """Energy (B, N) of each particle with all others: the full pair sum, twice the force field's per-particle
+        (half-pair) energy, so the row sums are 2 U. O(N) per configuration through the neighbour list."""
+        t = self._full_types(types, x.shape[0])
+        self.forcefield.set_types(t)
+        return 2.0 * self.forcefield.compute(x, energy=False, forces=False, per_particle=True).per_particle
+
     # -- local energy changes -------------------------------------------------------------------------------------
     def _table(self, x):
         key = (x.dtype, x.device)
@@ -86,23 +96,28 @@ class KATarget:
     def particle_energy(self, x, types, index, position=None, species=None):
         """Sum of the pair energies (B,) of particle index[b] (at ``position`` (B, d) and of ``species`` (B,) if
         given) with all other particles of its chain."""
-        n_conf, n, _ = x.shape
-        rows = torch.arange(n_conf, device=x.device)
-        t = (self.types.to(x.device).expand(n_conf, -1) if types is None
-             else types.expand(n_conf, -1) if types.ndim == 1 else types)
-        pos = x[rows, index] if position is None else position.to(x.dtype)
-        own = t[rows, index] if species is None else species
+        return self.particle_energies(x, types, index[:, None], None if position is None else position[:, None],
+                                      None if species is None else species[:, None])[:, 0]
+
+    def particle_energies(self, x, types, indices, positions=None, species=None):
+        """Sum of the pair energies (B, K) of particle indices[b, k] (at ``positions`` (B, K, d) and of ``species``
+        (B, K) if given) with all other particles of chain b, each alone (the other K - 1 particles where they are)."""
+        n_conf = x.shape[0]
+        rows = torch.arange(n_conf, device=x.device)[:, None]
+        t = self._full_types(types, n_conf).to(x.device)
+        pos = x[rows, indices] if positions is None else positions.to(x.dtype)
+        own = t[rows, indices] if species is None else species
         box = self.box.to(x)
         # Minimum image by remainder (torch.round of float64 is very slow on some CPUs: 6 ms for 32 x 44 x 2).
-        d = torch.remainder(x - pos[:, None, :] + 0.5 * box, box) - 0.5 * box
-        r2 = d.square().sum(-1)  # (B, N)
+        d = torch.remainder(x[:, None] - pos[:, :, None, :] + 0.5 * box, box) - 0.5 * box  # (B, K, N, d)
+        r2 = d.square().sum(-1)
         params, n_types = self._table(x)
-        kind = own[:, None] * n_types + t
+        kind = own[..., None] * n_types + t[:, None, :]
         # One gather of the stacked (T*T, 4) table: four separate gathers were much slower on a busy CPU.
         per_pair = torch.index_select(params, 0, kind.reshape(-1)).reshape(*kind.shape, 4)
         sigma2, epsilon, cut2, shift = per_pair.unbind(-1)
-        inside = (r2 < cut2)
-        inside[rows, index] = False
+        inside = r2 < cut2
+        inside.scatter_(2, indices[..., None], False)  # no self term
         safe = torch.where(inside, r2, cut2)
         u, _ = self._pair(safe, sigma2, epsilon, shift)
         return torch.where(inside, u, torch.zeros((), dtype=x.dtype, device=x.device)).sum(-1)
@@ -111,13 +126,19 @@ class KATarget:
         """U after moving particle index[b] of each chain to new_position[b], minus U before; (B,)."""
         if not self.local:
             return self._total_difference(x, types, index, new_position)
-        n_conf = x.shape[0]
-        t = self._full_types(types, n_conf)
-        old = x[torch.arange(n_conf, device=x.device), index]
-        # Old and new particle energies in one vectorised call of 2B rows (the per-call overhead dominates at N ~ 50).
-        both = self.particle_energy(x.repeat(2, 1, 1), t.repeat(2, 1), index.repeat(2),
-                                    torch.cat([new_position.to(x.dtype), old]))
-        return both[:n_conf] - both[n_conf:]
+        return self.energy_change_moves(x, types, index[:, None], new_position[:, None])[:, 0]
+
+    def energy_change_moves(self, x, types, indices, new_positions):
+        """Single-move changes (B, K) of moving particle indices[b, k] alone to new_positions[b, k] (B, K, d).
+
+        Old and new particle energies of all B K moves come from one vectorised call of 2 B K rows (the per-call
+        overhead dominates at N ~ 50); the sum over k is the change of all K moves when the moved particles lie
+        farther than ``interaction_range`` apart (checkerboard updates).
+        """
+        k = indices.shape[1]
+        old = x[torch.arange(x.shape[0], device=x.device)[:, None], indices]
+        both = self.particle_energies(x, types, indices.repeat(1, 2), torch.cat([new_positions.to(x.dtype), old], 1))
+        return both[:, :k] - both[:, k:]
 
     def _full_types(self, types, n_conf):
         if types is None:
@@ -146,8 +167,7 @@ class KATarget:
 
     def _total_difference(self, x, types, index, new_position):
         """Two batched force-field evaluations (before, after) in one call of 2B configurations."""
-        t = self.types.expand(x.shape[0], -1) if types is None else (
-            types.expand(x.shape[0], -1) if types.ndim == 1 else types)
+        t = self._full_types(types, x.shape[0])
         after = x.clone()
         after[torch.arange(x.shape[0], device=x.device), index] = new_position.to(x.dtype)
         both = self.energy(torch.cat([x, after]), torch.cat([t, t]))

@@ -1,4 +1,4 @@
-"""Autocorrelation times, effective sample sizes and standard errors of correlated time series.
+"""Autocorrelation times, effective sample sizes, standard errors, and the structural overlap of Monte Carlo chains.
 
 Window rule (Sokal, "Monte Carlo methods in statistical mechanics", 1997): the integrated autocorrelation time
 tau_int(M) = 1 + 2 sum_{t=1}^{M} rho(t) is summed up to the smallest window M >= c tau_int(M), c = 5. Chains of the
@@ -8,7 +8,10 @@ same process are pooled by averaging their autocorrelation functions. tau_int is
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import torch
 
 #: Sokal's window constant.
 WINDOW_C = 5.0
@@ -48,3 +51,87 @@ def standard_error(series: np.ndarray) -> float:
     """Standard error of the mean of correlated (S,) or (B, S) series: sqrt(var / ESS)."""
     x = np.atleast_2d(np.asarray(series, dtype=np.float64))
     return float(np.sqrt(x.var() / effective_sample_size(x)))
+
+
+def decorrelation_time(overlap: np.ndarray, q_inf: float, every: int = 1) -> float:
+    """Sweeps until the overlap Q(t) (S,) or (B, S), chains averaged, first falls below Q_inf + (1 - Q_inf) / e.
+
+    Q starts at 1 (the record at index s is taken ``(s + 1) every`` sweeps after the reference) and decays to the
+    plateau ``q_inf`` of uncorrelated structures (the random overlap), so this is the 1/e time of the normalised
+    decay (Q - Q_inf) / (1 - Q_inf), the structural relaxation time in sweeps. NaN when Q never gets there: the run
+    is shorter than one relaxation.
+    """
+    q = np.atleast_2d(np.asarray(overlap, dtype=np.float64)).mean(0)
+    below = np.flatnonzero(q < q_inf + (1.0 - q_inf) / np.e)
+    return float((below[0] + 1) * every) if below.size else float("nan")
+
+
+def efficiency(series: np.ndarray, *, every: int = 1, seconds: float, evaluations: float) -> dict:
+    """Cost of independent samples of a (B, S) observable recorded every ``every`` sweeps.
+
+    Returns tau_int in sweeps, the effective sample size, and ESS per second and per energy evaluation (in the
+    unit of the sampler's counter; MetropolisMC counts single-particle energy changes summed over chains).
+    """
+    tau = integrated_autocorrelation_time(series)
+    ess = effective_sample_size(series)
+    return {"tau_sweeps": tau * every, "ess": ess, "ess_per_second": ess / seconds if seconds > 0 else float("nan"),
+            "ess_per_evaluation": ess / evaluations if evaluations > 0 else float("nan")}
+
+
+def overlap(reference: torch.Tensor, reference_types: torch.Tensor, x: torch.Tensor, types: torch.Tensor,
+            box: torch.Tensor | None, n_types: int, a: float = 0.3) -> torch.Tensor:
+    """Species-resolved, label-invariant overlap (B, n_types) of x (B, N, d) with a reference configuration.
+
+    Q_s = (1 / N_s) sum_{i of species s at reference} [some particle of species s in x lies within a of r_i(0)]
+    (minimum image in a periodic box). Without swaps and while particles stay within a of their start this is the
+    self overlap (1/N_s) sum_i Theta(a - |dr_i|); unlike it, it ignores labels, so swap moves that exchange two
+    species do not count as relaxation when the structure is unchanged. Species absent from the reference give NaN.
+    A grid of cells at least ``a`` wide makes it O(N) per chain (brute force in an open box).
+    """
+    hits = torch.stack([_covered(reference[b], reference_types[b], x[b], types[b], box, n_types, a)
+                        for b in range(x.shape[0])])
+    species = torch.nn.functional.one_hot(reference_types, n_types).to(x.dtype)  # (B, N, T)
+    return (hits.to(x.dtype)[:, :, None] * species).sum(1) / species.sum(1)
+
+
+def _covered(ref, ref_types, x, types, box, n_types, a):
+    """(N,) bool: is a particle of the same species within a of each reference point (one chain)."""
+    n, dim = x.shape
+    if box is None:
+        close = torch.cdist(ref, x) < a
+        return (close & (ref_types[:, None] == types[None, :])).any(1)
+    box = box.to(x)
+    # Cells of edge >= a, about two per particle spacing per dimension: a point's neighbours within a lie in its
+    # 3^d surrounding cells (revisiting a cell in small boxes is harmless for an "any").
+    cells = torch.clamp(torch.floor(box / a), max=math.ceil(2 * n ** (1 / dim)), min=1).long()
+    width = box / cells
+    strides = torch.cumprod(torch.cat([cells.new_ones(1), cells[:-1]]), 0)
+    n_cells = int(cells.prod())
+
+    def cell_of(p):
+        return torch.minimum(torch.floor(torch.remainder(p, box) / width).long(), cells - 1)
+
+    key = types * n_cells + (cell_of(x) * strides).sum(-1)
+    order = torch.argsort(key)
+    counts = torch.bincount(key, minlength=n_types * n_cells)
+    rank = torch.arange(n, device=x.device) - (torch.cumsum(counts, 0) - counts)[key[order]]
+    table = torch.full((counts.numel(), int(counts.max())), -1, dtype=torch.long, device=x.device)
+    table[key[order], rank] = order
+    shifts = torch.cartesian_prod(*[torch.arange(-1, 2, device=x.device)] * dim).reshape(-1, dim)
+    around = torch.remainder(cell_of(ref)[:, None, :] + shifts, cells)  # (N, 3^d, d)
+    ref_key = ref_types[:, None] * n_cells + (around * strides).sum(-1)
+    candidates = table[ref_key].reshape(n, -1)  # (N, M), -1 padded
+    d = x[candidates.clamp(min=0)] - ref[:, None, :]
+    d = torch.remainder(d + 0.5 * box, box) - 0.5 * box
+    return ((d.square().sum(-1) < a * a) & (candidates >= 0)).any(1)
+
+
+def random_overlap(counts, box: torch.Tensor | None, a: float = 0.3) -> np.ndarray:
+    """Plateau of the overlap between uncorrelated configurations (per species), in the ideal-gas estimate
+    1 - exp(-rho_s V_a) with V_a the volume of a ball of radius a; zero in an open box."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if box is None:
+        return np.zeros_like(counts)
+    dim = len(box)
+    ball = math.pi ** (dim / 2) / math.gamma(dim / 2 + 1) * a**dim
+    return 1.0 - np.exp(-counts / float(torch.as_tensor(box).prod()) * ball)

@@ -14,17 +14,53 @@ A *sweep* is N attempts. Step sizes adapt only during burn-in (``run(..., burn_i
 after each sweep the step of a species is multiplied by 1.1 if its acceptance over that sweep was above the upper
 target, by 0.9 if below the lower one (default window 0.3-0.5), capped at a quarter of the smallest box edge. They
 are frozen afterwards, so production sampling is an exact Markov chain with a fixed kernel.
+
+Checkerboard updates (``update="checkerboard"``, for large N): the box is cut into an even number of cells per side,
+of edge w >= ``target.interaction_range``, and the cells are coloured by the parities of their indices (2^d colours).
+One update draws, per chain, a uniform shift of the cell grid in [0, w)^d and a uniform colour; in every cell of that
+colour one particle is chosen uniformly and displaced as above, and a move that leaves its cell is rejected. Cells of
+one colour are at least one cell (w) apart, so the moved particles interact neither before nor after their moves:
+the target density conditioned on the other particles factorises over the moved ones, the total energy change is
+the sum of the single-move changes (one batched ``energy_change_moves`` call) and each move is accepted on its own
+with min(1, exp(-beta dU_k)). Every update satisfies detailed balance: the number of particles in a cell does not
+change (moves stay inside), so choosing the particle has the same probability forwards and backwards; the displacement
+is symmetric; the in-cell condition holds for a move and its reverse alike. Shift and colour are drawn independently
+of the state, so the update is a mixture of such kernels; the random shift lets particles cross the cells of any one
+grid (a fixed grid would trap them) and, with the random colours and particles, keeps sweeps from being periodic.
+Confinement to the cell replaces the margin of two maximal steps that cells would otherwise need. A sweep of
+checkerboard updates is as many updates (or swap attempts) as it takes to try N moves per chain, counting K (the
+cells per colour) per update, a number fixed in advance as detailed balance requires; empty cells try nothing, which
+is why the default keeps at least two particles per cell on average.
+
+Counters: ``n_evaluations`` counts single-particle energy changes summed over chains (a displacement = 1, a swap =
+2, a full recomputation = N per chain); ``seconds`` is the wall time spent in sweeps. Both are cumulative and kept
+by :meth:`MetropolisMC.state_dict`, as are positions, species, energies, steps, acceptance counters, the generator
+state and the overlap reference, so that ``run(a)``, save, load, ``run(b)`` gives the chain of ``run(a + b)`` bit
+for bit.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from samplers.diagnostics import integrated_autocorrelation_time, standard_error
+from samplers.diagnostics import (
+    decorrelation_time,
+    efficiency,
+    integrated_autocorrelation_time,
+    overlap,
+    random_overlap,
+    standard_error,
+)
 from samplers.target import SamplerInputError, swapped
+
+UPDATES = ("sequential", "checkerboard")
+
+#: Radius a of the overlap Q(t) (REFERENCE.md section 2).
+OVERLAP_RADIUS = 0.3
 
 
 @dataclass
@@ -33,11 +69,38 @@ class MCResult:
 
     energies : (B, S) float64 array of the total potential energy of each chain.
     samples : list of recorded (positions (B, N, d), types (B, N)) when ``keep_samples``.
+    seconds : wall time of the production sweeps.
+    overlap : (B, S, n_types) species-resolved overlap with the configuration at the start of production
+        (:func:`samplers.diagnostics.overlap`); empty when not recorded.
+    evaluations : single-particle energy changes spent in production, summed over chains.
+    every : sweeps between records.
+    q_random : (n_types,) plateau of the overlap between uncorrelated configurations (ideal-gas estimate).
+    fractions : (n_types,) share of each species, to weigh the species overlaps into one.
     """
 
     energies: np.ndarray
     samples: list = field(default_factory=list)
     seconds: float = 0.0
+    overlap: np.ndarray | None = None
+    evaluations: int = 0
+    every: int = 1
+    q_random: np.ndarray | None = None
+    fractions: np.ndarray | None = None
+
+    def total_overlap(self) -> np.ndarray:
+        """Overlap of all particles (B, S): the species overlaps weighed by their shares."""
+        return self.overlap @ self.fractions
+
+    def efficiency(self, observable: str = "energy") -> dict:
+        """tau_int (sweeps), ESS, ESS per second and per energy evaluation of ``"energy"`` or ``"overlap"``;
+        for the overlap also ``decorrelation_sweeps`` (:func:`samplers.diagnostics.decorrelation_time`)."""
+        if observable not in ("energy", "overlap"):
+            raise SamplerInputError(f"observable must be 'energy' or 'overlap'; got {observable!r}.")
+        series = self.energies if observable == "energy" else self.total_overlap()
+        out = efficiency(series, every=self.every, seconds=self.seconds, evaluations=self.evaluations)
+        if observable == "overlap":
+            out["decorrelation_sweeps"] = decorrelation_time(series, float(self.q_random @ self.fractions), self.every)
+        return out
 
     def mean_energy(self) -> tuple[float, float]:
         """Mean total energy over chains and samples, with its standard error (autocorrelation-corrected)."""
@@ -69,10 +132,19 @@ class MetropolisMC:
     seed : int or torch.Generator
     acceptance_window : (float, float)
         Target window of the displacement acceptance during burn-in adaptation.
+    update : {"sequential", "checkerboard"}
+        One particle per chain per attempt, or one particle per cell of a colour (see the module docstring); the
+        latter needs a periodic box and ``target.interaction_range``.
+    cells : int or None
+        Checkerboard cells per box edge (even, edge >= interaction range). Default: the most such cells, with edge
+        at least twice the largest initial step and at most N / 2 cells in all.
+    record_overlap : bool
+        Record the overlap with the start of production in :meth:`run` (O(N) per chain and record).
     """
 
     def __init__(self, target, positions, types=None, *, temperature: float, step=0.1, p_swap: float = 0.0,
-                 swap_pairs=None, seed=0, acceptance_window=(0.3, 0.5)):
+                 swap_pairs=None, seed=0, acceptance_window=(0.3, 0.5), update: str = "sequential", cells=None,
+                 record_overlap: bool = True):
         x = torch.as_tensor(positions)
         if x.ndim != 3 or x.shape[1:] != (target.n_particles, target.dim):
             raise SamplerInputError(
@@ -84,7 +156,7 @@ class MetropolisMC:
         if not float(temperature) > 0:
             raise SamplerInputError(f"temperature must be positive; got {temperature}.")
         self.target, self.temperature, self.beta = target, float(temperature), 1.0 / float(temperature)
-        n_conf, n, dim = x.shape
+        n_conf, n, _ = x.shape
         self.types_given = types is not None
         if types is None:
             t = torch.zeros(n_conf, n, dtype=torch.int64, device=x.device)
@@ -128,9 +200,45 @@ class MetropolisMC:
         self.x = x.clone() if self.box is None else torch.remainder(x, self.box)
         self.types = t
         self.step = steps.to(x.device)
+        if update not in UPDATES:
+            raise SamplerInputError(f"update must be one of {UPDATES}; got {update!r}.")
+        self.update = update
+        if update == "checkerboard":
+            self._setup_cells(cells)
+        self.record_overlap = bool(record_overlap)
         self.energy = target.energy(self.x, self._t()).to(x.dtype)
         self.reset_counters()
         self.n_attempts_total = 0
+        self.n_evaluations = n_conf * n
+        self.seconds = 0.0
+        self.reference = None
+
+    def _setup_cells(self, cells) -> None:
+        """Cells per edge, their edge, and the (2^d, K) table of the cells of each colour."""
+        reach = getattr(self.target, "interaction_range", None)
+        if self.box is None or reach is None:
+            raise SamplerInputError("checkerboard updates need a periodic box and target.interaction_range; "
+                                    "use update='sequential' for this target.")
+        n, dim = self.x.shape[1:]
+        if cells is None:
+            edge = max(float(reach), 2.0 * float(self.step.max()), 1e-12)
+            most = torch.floor(self.box / edge).long()
+            # At most N / 2 cells, two particles per cell on average: a sweep counts K moves per update.
+            count = torch.clamp(most, max=max(2, int((n / 2) ** (1.0 / dim)))) // 2 * 2
+        else:
+            count = torch.full((dim,), int(cells), dtype=torch.long)
+        if bool((count < 2).any()) or bool((count % 2).any()) or bool((self.box / count < float(reach)).any()):
+            raise SamplerInputError(
+                f"checkerboard cells must be an even number >= 2 per edge with edge >= the interaction range "
+                f"{float(reach):.4g}; got {count.tolist()} cells for box {self.box.tolist()}. Use a larger box "
+                "(more particles) or update='sequential'.")
+        self.cells = count.to(self.x.device)
+        self.cell_width = self.box / self.cells
+        self._strides = torch.cumprod(torch.cat([self.cells.new_ones(1), self.cells[:-1]]), 0)
+        grid = torch.cartesian_prod(*[torch.arange(int(c), device=self.x.device) for c in count]).reshape(-1, dim)
+        ids = (grid * self._strides).sum(-1)
+        colour = ((grid % 2) * (1 << torch.arange(dim, device=self.x.device))).sum(-1)
+        self._colour_cells = torch.stack([ids[colour == c] for c in range(1 << dim)])  # (2^d, K)
 
     def _t(self, types=None):
         return (self.types if types is None else types) if self.types_given else None
@@ -157,32 +265,76 @@ class MetropolisMC:
         return torch.rand(*shape, generator=self.generator, dtype=self.x.dtype, device=self.x.device)
 
     def _accept(self, delta: torch.Tensor) -> torch.Tensor:
-        u = self._uniform(delta.shape[0])
+        u = self._uniform(*delta.shape)
         # log u < -beta dU; NaN energy changes (e.g. coinciding particles) are rejected.
         return torch.log(u) < -self.beta * torch.nan_to_num(delta, nan=float("inf"))
 
+    def _count_moves(self, species: torch.Tensor, ok: torch.Tensor) -> None:
+        self.move_tried += torch.bincount(species.cpu(), minlength=self.n_types)
+        self.move_accepted += torch.bincount(species[ok].cpu(), minlength=self.n_types)
+        self.n_evaluations += species.numel()
+
+    def _displace(self, position: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        """Uniform proposal in the cube of half-width step[species] around position (..., d), wrapped."""
+        new = position + (2.0 * self._uniform(*position.shape) - 1.0) * self.step[species].unsqueeze(-1)
+        return new if self.box is None else torch.remainder(new, self.box)
+
     def attempt_move(self) -> torch.Tensor:
         """One displacement attempt in every chain; returns the (B,) accepted mask."""
-        n_conf, n, dim = self.x.shape
+        n_conf, n, _ = self.x.shape
         rows = torch.arange(n_conf, device=self.x.device)
         index = torch.randint(n, (n_conf,), generator=self.generator, device=self.x.device)
         species = self.types[rows, index]
-        half = self.step[species].unsqueeze(-1)
-        new = self.x[rows, index] + (2.0 * self._uniform(n_conf, dim) - 1.0) * half
-        if self.box is not None:
-            new = torch.remainder(new, self.box)
+        new = self._displace(self.x[rows, index], species)
         delta = self.target.energy_change_move(self.x, self._t(), index, new).to(self.x.dtype)
         ok = self._accept(delta)
         self.x[rows[ok], index[ok]] = new[ok]
         self.energy = torch.where(ok, self.energy + delta, self.energy)
-        self.move_tried += torch.bincount(species.cpu(), minlength=self.n_types)
-        self.move_accepted += torch.bincount(species[ok].cpu(), minlength=self.n_types)
+        self._count_moves(species, ok)
+        return ok
+
+    def attempt_checkerboard(self) -> torch.Tensor:
+        """One checkerboard update of every chain (one move per cell of a random colour, grid randomly shifted);
+        returns the (B, K) accepted mask (False for empty cells)."""
+        n_conf, n, dim = self.x.shape
+        device = self.x.device
+        shift = self._uniform(n_conf, 1, dim) * self.cell_width
+        colour = torch.randint(1 << dim, (n_conf,), generator=self.generator, device=device)
+
+        def cell_coords(p):  # (B, M, d) -> integer cell coordinates in the shifted grid
+            return torch.minimum(torch.floor(torch.remainder(p - shift, self.box) / self.cell_width).long(),
+                                 self.cells - 1)
+
+        coords = cell_coords(self.x)
+        cell = (coords * self._strides).sum(-1)  # (B, N)
+        eligible = ((coords % 2) * (1 << torch.arange(dim, device=device))).sum(-1) == colour[:, None]
+        # A uniform particle per cell: the eligible one with the largest random key.
+        n_cells = int(self.cells.prod())
+        flat = cell + n_cells * torch.arange(n_conf, device=device)[:, None]
+        key = torch.where(eligible, self._uniform(n_conf, n), -1.0)
+        best = torch.full((n_conf * n_cells,), -1.0, dtype=key.dtype, device=device)
+        best = best.scatter_reduce(0, flat.reshape(-1), key.reshape(-1), "amax")
+        winner = eligible & (key == best[flat])
+        chosen = torch.full((n_conf * n_cells,), n, dtype=torch.long, device=device)
+        chosen[flat[winner]] = torch.arange(n, device=device).expand(n_conf, n)[winner]
+        index = chosen.reshape(n_conf, n_cells).gather(1, self._colour_cells[colour])  # (B, K)
+        valid = index < n
+        index = torch.where(valid, index, 0)
+        rows = torch.arange(n_conf, device=device)[:, None]
+        species = self.types[rows, index]
+        old = self.x[rows, index]
+        new = self._displace(old, species)
+        inside = (cell_coords(new) == coords[rows, index]).all(-1)
+        delta = self.target.energy_change_moves(self.x, self._t(), index, new).to(self.x.dtype)
+        ok = valid & inside & self._accept(delta)
+        self.x[rows.expand_as(index)[ok], index[ok]] = new[ok]
+        self.energy = self.energy + torch.where(ok, delta, 0.0).sum(1)
+        self._count_moves(species[valid], ok[valid])
         return ok
 
     def attempt_swap(self) -> torch.Tensor:
         """One swap attempt in every chain; returns the (B,) accepted mask."""
         n_conf = self.x.shape[0]
-        rows = torch.arange(n_conf, device=self.x.device)
         pair = torch.multinomial(self._pair_ok, 1, generator=self.generator)[:, 0]
         table = torch.tensor(self.swap_pairs, device=self.x.device)
         a, b = table[pair, 0], table[pair, 1]
@@ -196,21 +348,31 @@ class MetropolisMC:
         self.energy = torch.where(ok, self.energy + delta, self.energy)
         self.swap_tried += torch.bincount(pair.cpu(), minlength=len(self.swap_pairs))
         self.swap_accepted += torch.bincount(pair[ok].cpu(), minlength=len(self.swap_pairs))
+        self.n_evaluations += 2 * n_conf
         return ok
 
     def sweep(self, n_sweeps: int = 1, *, adapt: bool = False) -> None:
-        """``n_sweeps`` sweeps of N attempts each; with ``adapt`` the step sizes are tuned after every sweep."""
+        """``n_sweeps`` sweeps of N attempted moves per chain; with ``adapt`` the step sizes are tuned after each."""
         n = self.x.shape[1]
+        per_update = self._colour_cells.shape[1] if self.update == "checkerboard" else 1
         for _ in range(int(n_sweeps)):
+            start = time.perf_counter()
             tried, accepted = self.move_tried.clone(), self.move_accepted.clone()
-            for _ in range(n):
+            done = 0
+            while done < n:
                 if self.p_swap > 0 and float(self._uniform(1)) < self.p_swap:
                     self.attempt_swap()
+                    done += 1
+                elif per_update > 1:
+                    self.attempt_checkerboard()
+                    done += per_update
                 else:
                     self.attempt_move()
+                    done += 1
             self.n_attempts_total += n
             if adapt:
                 self._adapt(self.move_tried - tried, self.move_accepted - accepted)
+            self.seconds += time.perf_counter() - start
 
     def _adapt(self, tried, accepted) -> None:
         rate = accepted.to(self.step.dtype) / tried.clamp_min(1).to(self.step.dtype)
@@ -221,29 +383,83 @@ class MetropolisMC:
         if self.box is not None:
             self.step = self.step.clamp(max=float(self.box.min()) / 4)
 
+    def recompute_energy(self) -> None:
+        """Total energies from scratch (stops round-off drift of the running sum); costs N evaluations per chain."""
+        self.energy = self.target.energy(self.x, self._t()).to(self.x.dtype)
+        self.n_evaluations += self.x.shape[0] * self.x.shape[1]
+
+    def start_production(self, new_reference: bool = True) -> None:
+        """Reset the acceptance counters and (if asked, or if there is none) take the current configuration as the
+        reference of the overlap."""
+        self.reset_counters()
+        if new_reference or self.reference is None:
+            self.reference = (self.x.clone(), self.types.clone())
+
+    def observe(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Energies (B,) and, if recorded, overlaps (B, n_types) of the current state, as float64 arrays."""
+        energy = self.energy.detach().to(torch.float64).cpu().numpy().copy()
+        if not self.record_overlap:
+            return energy, None
+        q = overlap(*self.reference, self.x, self.types, self.box, self.n_types, OVERLAP_RADIUS)
+        return energy, q.to(torch.float64).cpu().numpy()
+
+    def result(self, energies, overlaps, samples, seconds, evaluations, every) -> MCResult:
+        """An MCResult of records taken by :meth:`observe`."""
+        counts = torch.bincount(self.types[0].cpu(), minlength=self.n_types).numpy()
+        n_conf = self.x.shape[0]
+        return MCResult(
+            energies=np.stack(energies, 1) if energies else np.zeros((n_conf, 0)), samples=samples,
+            seconds=seconds, evaluations=evaluations, every=every,
+            overlap=np.stack(overlaps, 1) if overlaps else np.zeros((n_conf, 0, self.n_types)),
+            q_random=random_overlap(counts, self.box, OVERLAP_RADIUS), fractions=counts / counts.sum())
+
     def run(self, n_sweeps: int, *, burn_in: int = 0, every: int = 1, keep_samples: bool = False,
             recompute_every: int = 0) -> MCResult:
-        """Burn in (adapting steps), then ``n_sweeps`` production sweeps with steps frozen, recording the energy.
+        """Burn in (adapting steps), then ``n_sweeps`` production sweeps with steps frozen, recording the energy
+        and the overlap every ``every`` sweeps.
 
-        Acceptance counters are reset at the start of production. ``recompute_every`` > 0 recomputes the energy
-        from scratch that often (sweeps) to stop round-off drift of the running sum.
+        Acceptance counters are reset at the start of production; the overlap reference is the configuration at
+        the start of production, kept from an earlier run when ``burn_in`` is 0 (so that a resumed run continues
+        the same records). ``recompute_every`` > 0 recomputes the energy from scratch that often (sweeps).
         """
-        import time
-
-        if int(n_sweeps) < 0 or int(burn_in) < 0 or int(every) < 1:
-            raise SamplerInputError("n_sweeps and burn_in must be >= 0 and every >= 1.")
+        if int(n_sweeps) < 0 or int(burn_in) < 0 or int(every) < 1 or int(recompute_every) < 0:
+            raise SamplerInputError("n_sweeps, burn_in and recompute_every must be >= 0 and every >= 1; got "
+                                    f"{n_sweeps}, {burn_in}, {recompute_every}, {every}.")
         self.sweep(int(burn_in), adapt=True)
-        self.reset_counters()
-        start = time.perf_counter()
-        energies, samples = [], []
+        self.start_production(new_reference=int(burn_in) > 0)
+        seconds, evaluations = self.seconds, self.n_evaluations
+        energies, overlaps, samples = [], [], []
         for s in range(1, int(n_sweeps) + 1):
             self.sweep(1)
             if recompute_every and s % recompute_every == 0:
-                self.energy = self.target.energy(self.x, self._t()).to(self.x.dtype)
+                self.recompute_energy()
             if s % every == 0:
-                energies.append(self.energy.detach().to(torch.float64).cpu().numpy().copy())
+                energy, q = self.observe()
+                energies.append(energy)
+                if q is not None:
+                    overlaps.append(q)
                 if keep_samples:
                     samples.append((self.x.clone(), self.types.clone()))
-        seconds = time.perf_counter() - start
-        e = np.stack(energies, 1) if energies else np.zeros((self.x.shape[0], 0))
-        return MCResult(e, samples, seconds)
+        return self.result(energies, overlaps, samples, self.seconds - seconds, self.n_evaluations - evaluations,
+                           int(every))
+
+    def state_dict(self) -> dict:
+        """Everything the chain's future depends on, plus the cumulative counters (tensors cloned)."""
+        state = {name: getattr(self, name).clone() for name in
+                 ("x", "types", "energy", "step", "move_tried", "move_accepted", "swap_tried", "swap_accepted")}
+        state.update(generator=self.generator.get_state(), n_attempts_total=self.n_attempts_total,
+                     n_evaluations=self.n_evaluations, seconds=self.seconds,
+                     reference=None if self.reference is None else tuple(t.clone() for t in self.reference))
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict` of a sampler built with the same target, shapes and settings."""
+        if tuple(state["x"].shape) != tuple(self.x.shape):
+            raise SamplerInputError(f"the saved chains have shape {tuple(state['x'].shape)} but this sampler holds "
+                                    f"{tuple(self.x.shape)}; build it with the same positions shape.")
+        for name in ("x", "types", "energy", "step", "move_tried", "move_accepted", "swap_tried", "swap_accepted"):
+            setattr(self, name, state[name].clone().to(getattr(self, name).device))
+        self.generator.set_state(state["generator"])
+        self.n_attempts_total, self.n_evaluations = state["n_attempts_total"], state["n_evaluations"]
+        self.seconds = state["seconds"]
+        self.reference = None if state["reference"] is None else tuple(t.clone() for t in state["reference"])

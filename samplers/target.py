@@ -5,6 +5,10 @@ dimensions, with the few extras that particle moves need: the energy change of m
 the species of two particles. Positions are (B, N, d) tensors, types (B, N) int64 (or None for a target whose energy
 does not depend on species), energies (B,) in the dtype of the positions.
 
+Local energies: ``local_energies(x, types)`` (B, N) is the *full* pair sum e_i = sum_{j != i} v(r_ij) plus the
+particle's one-body term; for a pairwise target sum_i e_i = 2 U - (sum of one-body terms). It is the energy that
+particle i would take away if it were removed, the natural input of energy-biased move choices.
+
 This module imports nothing from glassgen: glassgen hands the samplers its own targets (``glassgen.targets``).
 """
 
@@ -36,6 +40,9 @@ class Target(Protocol):
         Edges of the periodic orthorhombic box; None for an open system (no wrapping).
     swap_pairs : tuple of (int, int)
         Species pairs whose identities swap moves may exchange; empty when swaps make no sense.
+
+    Targets may also carry ``interaction_range`` (float, or None when unknown): particles farther apart than this
+    do not interact, which checkerboard updates (``samplers.mc``) need.
     """
 
     dim: int
@@ -54,6 +61,15 @@ class Target(Protocol):
     def energy_change_swap(self, x: torch.Tensor, types: torch.Tensor | None, i: torch.Tensor,
                            j: torch.Tensor) -> torch.Tensor:
         """U(x, types with types[b, i[b]] and types[b, j[b]] exchanged) - U(x, types); i, j (B,)."""
+
+    def energy_change_moves(self, x: torch.Tensor, types: torch.Tensor | None, indices: torch.Tensor,
+                            new_positions: torch.Tensor) -> torch.Tensor:
+        """Single-move changes (B, K): entry [b, k] is the change of moving particle indices[b, k] alone to
+        new_positions[b, k] (B, K, d), the others staying put. For moves of particles that cannot interact with
+        each other (checkerboard updates) the change of making all K moves is the sum over k."""
+
+    def local_energies(self, x: torch.Tensor, types: torch.Tensor | None) -> torch.Tensor:
+        """Energy (B, N) of each particle: its one-body term plus the full sum of its pair energies."""
 
     def log_prob(self, x: torch.Tensor, beta, types: torch.Tensor | None = None) -> torch.Tensor:
         """Unnormalised log-density -beta U (B,)."""
@@ -79,15 +95,35 @@ class BaseTarget:
 
     ``energy_change_move`` and ``energy_change_swap`` here evaluate the total energy before and after the change,
     i.e. two full energy evaluations of B configurations (O(N^2) or O(N) each, depending on the energy) per
-    attempted move. Subclasses with a cheaper local formula override them.
+    attempted move; ``energy_change_moves`` calls ``energy_change_move`` once per column. ``local_energies`` adds
+    ``one_body`` (default zero) and the row sums of ``pair_energies`` (B, N, N), the O(N^2) fallback that a
+    pairwise subclass enables by defining ``pair_energies``. Subclasses with a cheaper local formula override them.
     """
 
     n_types: int = 1
     box: torch.Tensor | None = None
     swap_pairs: tuple[tuple[int, int], ...] = ()
+    interaction_range: float | None = None
 
     def energy(self, x, types):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def one_body(self, x, types):
+        """One-body (external field) energy of each particle (B, N); zero by default."""
+        return torch.zeros(x.shape[:2], dtype=x.dtype, device=x.device)
+
+    def pair_energies(self, x, types):
+        """Symmetric pair-energy matrix (B, N, N) with a zero diagonal; pairwise subclasses define it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} defines neither local_energies nor pair_energies; define one of them.")
+
+    def local_energies(self, x, types):
+        return self.one_body(x, types) + self.pair_energies(x, types).sum(-1)
+
+    def energy_change_moves(self, x, types, indices, new_positions):
+        columns = [self.energy_change_move(x, types, indices[:, k], new_positions[:, k])
+                   for k in range(indices.shape[1])]
+        return torch.stack(columns, 1) if columns else x.new_zeros(x.shape[0], 0)
 
     def energy_change_move(self, x, types, index, new_position):
         return self.energy(moved(x, index, new_position), types) - self.energy(x, types)
@@ -102,32 +138,61 @@ class BaseTarget:
 
 
 class HarmonicTrap(BaseTarget):
-    """N non-interacting particles in V = k/2 |x - c|^2 each, in open space (box None).
+    """N non-interacting particles in V = k/2 |x - c|^2 each, in open space (box None) or in a periodic box.
 
     Exact results: each Cartesian component is Gaussian with variance 1 / (beta k), so
-    <sum_i |x_i - c|^2> = d N / (beta k) and <U> = d N / (2 beta).
+    <sum_i |x_i - c|^2> = d N / (beta k) and <U> = d N / (2 beta). With ``box_length`` L the distance to c is the
+    minimum image, which truncates each Gaussian component to |x - c| < L/2 (``mean_square_distance`` accounts for
+    it). The box lets checkerboard updates run on the trap.
     """
 
-    def __init__(self, n_particles: int, dim: int = 3, k: float = 1.0, center=None, dtype=torch.float64):
+    interaction_range = 0.0  # independent particles
+
+    def __init__(self, n_particles: int, dim: int = 3, k: float = 1.0, center=None, dtype=torch.float64,
+                 box_length: float | None = None):
         if n_particles < 1 or dim < 1:
             raise SamplerInputError(f"n_particles and dim must be >= 1; got {n_particles}, {dim}.")
         if not k > 0:
             raise SamplerInputError(f"the spring constant k must be positive; got {k}.")
+        if box_length is not None and not box_length > 0:
+            raise SamplerInputError(f"box_length must be positive or None; got {box_length}.")
         self.n_particles, self.dim, self.k = int(n_particles), int(dim), float(k)
         self.center = (torch.zeros(dim, dtype=dtype) if center is None
                        else torch.as_tensor(center, dtype=dtype).reshape(dim))
+        self.box = None if box_length is None else torch.full((dim,), float(box_length), dtype=dtype)
+
+    def offset(self, x):
+        """x - c (minimum image in a periodic box)."""
+        d = x - self.center.to(x)
+        if self.box is None:
+            return d
+        box = self.box.to(x)
+        return torch.remainder(d + 0.5 * box, box) - 0.5 * box
+
+    def one_body(self, x, types=None):
+        return 0.5 * self.k * self.offset(x).square().sum(-1)
 
     def energy(self, x, types=None):
-        return 0.5 * self.k * (x - self.center.to(x)).square().sum((-1, -2))
+        return self.one_body(x).sum(-1)
+
+    def local_energies(self, x, types=None):
+        return self.one_body(x)
+
+    def energy_change_moves(self, x, types, indices, new_positions):
+        old = torch.gather(x, 1, indices[..., None].expand(-1, -1, x.shape[-1]))
+        return self.one_body(new_positions.to(x)) - self.one_body(old)
 
     def energy_change_move(self, x, types, index, new_position):
-        c = self.center.to(x)
-        old = x[torch.arange(x.shape[0], device=x.device), index]
-        return 0.5 * self.k * ((new_position.to(x) - c).square().sum(-1) - (old - c).square().sum(-1))
+        return self.energy_change_moves(x, types, index[:, None], new_position[:, None])[:, 0]
 
     def mean_square_distance(self, beta: float) -> float:
-        """Exact <sum_i |x_i - c|^2> = d N / (beta k)."""
-        return self.dim * self.n_particles / (beta * self.k)
+        """Exact <sum_i |x_i - c|^2> = d N / (beta k), times the truncated-normal factor
+        1 - 2 a phi(a) / erf(a / sqrt 2), a = (L/2) sqrt(beta k), in a periodic box."""
+        variance = 1.0 / (beta * self.k)
+        if self.box is not None:
+            a = float(self.box[0]) / 2 / math.sqrt(variance)
+            variance *= 1.0 - 2.0 * a * math.exp(-a * a / 2) / math.sqrt(2 * math.pi) / math.erf(a / math.sqrt(2))
+        return self.dim * self.n_particles * variance
 
 
 class PeriodicPair(BaseTarget):
@@ -149,6 +214,7 @@ class PeriodicPair(BaseTarget):
         self.dim, self.n_particles = int(dim), 2
         self.box = torch.full((dim,), float(box_length), dtype=dtype)
         self.epsilon, self.sigma = float(epsilon), float(sigma)
+        self.interaction_range = self.sigma
 
     def pair_potential(self, r):
         gap = torch.clamp(1.0 - r / self.sigma, min=0.0)
@@ -163,6 +229,12 @@ class PeriodicPair(BaseTarget):
 
     def energy(self, x, types=None):
         return self.pair_potential(self.pair_distance(x))
+
+    def pair_energies(self, x, types=None):
+        v = self.pair_potential(self.pair_distance(x))
+        out = x.new_zeros(x.shape[0], 2, 2)
+        out[:, 0, 1] = out[:, 1, 0] = v
+        return out
 
     def distance_density(self, r, beta: float):
         """Exact density of r on [0, L/2) (conditioned on r < L/2), normalised numerically; r a numpy array."""

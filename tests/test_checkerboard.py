@@ -1,0 +1,132 @@
+"""Checkerboard (cell-coloured) updates of samplers.mc against exact results and the sequential sampler."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from samplers.diagnostics import effective_sample_size, standard_error
+from samplers.mc import MetropolisMC
+from samplers.target import HarmonicTrap, PeriodicPair, SamplerInputError
+
+
+def test_moved_particles_never_interact():
+    """Additivity: the running energy (sum of independent single-move changes) equals the recomputed total."""
+    from glassgen.systems import random_start
+    from glassgen.targets import KATarget
+
+    system = random_start("ka2d", 300, batch=2, seed=1)
+    target = KATarget("ka2d", system)
+    mc = MetropolisMC(target, system.positions, system.types, temperature=1.0, step=0.15, update="checkerboard",
+                      seed=2)
+    assert mc.cells.tolist() == [6, 6] and float(mc.cell_width[0]) >= target.interaction_range
+    together = max(int(mc.attempt_checkerboard().sum(1).max()) for _ in range(20))
+    assert together >= 3  # several accepted moves in one update of one chain
+    torch.testing.assert_close(mc.energy, target.energy(mc.x, mc.types), rtol=1e-10, atol=1e-9)
+
+
+def test_harmonic_trap_in_a_box_is_exact():
+    trap = HarmonicTrap(64, dim=2, k=1.0, box_length=5.0)
+    x0 = torch.randn(16, 64, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)  # near equilibrium
+    mc = MetropolisMC(trap, x0, temperature=1.0, step=0.5, update="checkerboard", seed=1, record_overlap=False)
+    result = mc.run(150, burn_in=20)
+    msd = 2.0 * result.energies / trap.k
+    exact = trap.mean_square_distance(1.0)
+    assert exact < 0.95 * 128  # the box truncates the Gaussian visibly
+    assert abs(msd.mean() - exact) < 4 * standard_error(msd), (msd.mean(), exact, standard_error(msd))
+    assert 0.25 < mc.acceptance[0] < 0.6
+
+
+def test_periodic_pair_distance_is_exact():
+    """KS test of the pair distance against p(r) ~ 2 pi r exp(-beta v(r)) with cell-confined moves."""
+    target = PeriodicPair(dim=2, box_length=3.0, epsilon=5.0, sigma=1.2)
+    x0 = torch.rand(256, 2, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64) * 3.0
+    mc = MetropolisMC(target, x0, temperature=1.0, step=0.4, update="checkerboard", seed=4, record_overlap=False)
+    mc.sweep(20, adapt=True)
+    distances = []
+    for _ in range(200):
+        mc.sweep(1)
+        distances.append(target.pair_distance(mc.x).numpy())
+    r = np.stack(distances, 1)
+    inside = np.sort(r[r < 1.5])
+    grid = np.linspace(0.0, 1.5, 4001)
+    density = target.distance_density(grid, 1.0)
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(grid))])
+    ks = np.max(np.abs(np.arange(1, inside.size + 1) / inside.size - np.interp(inside, grid, cdf)))
+    n_eff = effective_sample_size(r) * inside.size / r.size
+    assert ks < 1.95 / math.sqrt(n_eff), (ks, n_eff)
+    assert np.max(np.abs(np.arange(1, inside.size + 1) / inside.size - (inside / 1.5) ** 2)) > 10 / math.sqrt(n_eff)
+
+
+def test_detailed_balance_of_one_update_on_a_ring():
+    """Three non-interacting particles on a ring of 4 cells of a flat potential, steps larger than a cell: the
+    uniform density is stationary, so in equilibrium the flux between coarse states (cell occupations) balances."""
+    trap = HarmonicTrap(3, dim=1, k=1e-12, box_length=4.0)
+    x0 = torch.rand(20000, 3, 1, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * 4.0
+    mc = MetropolisMC(trap, x0, temperature=1.0, step=1.5, update="checkerboard", cells=4, seed=6,
+                      record_overlap=False)
+    before = torch.floor(mc.x[..., 0]).long() @ torch.tensor([16, 4, 1])
+    mc.attempt_checkerboard()
+    after = torch.floor(mc.x[..., 0]).long() @ torch.tensor([16, 4, 1])
+    flux = np.zeros((64, 64))
+    np.add.at(flux, (before.numpy(), after.numpy()), 1)
+    off = flux - np.diag(np.diag(flux))
+    assert off.sum() > 1500
+    upper, lower = off[np.triu_indices(64, 1)], off.T[np.triu_indices(64, 1)]
+    both = upper + lower > 0
+    chi2 = ((upper - lower)[both] ** 2 / (upper + lower)[both]).sum()
+    from scipy import stats
+    assert stats.chi2.sf(chi2, both.sum()) > 1e-3, chi2
+
+
+def test_bad_checkerboard_settings():
+    pair = PeriodicPair(dim=2, box_length=3.0, sigma=1.2)
+    x = torch.zeros(2, 2, 2, dtype=torch.float64)
+    with pytest.raises(SamplerInputError, match="even"):
+        MetropolisMC(pair, x, temperature=1.0, update="checkerboard", cells=3)
+    with pytest.raises(SamplerInputError, match="interaction range"):
+        MetropolisMC(pair, x, temperature=1.0, update="checkerboard", cells=4)
+    with pytest.raises(SamplerInputError, match="periodic box"):
+        MetropolisMC(HarmonicTrap(2, dim=2), x, temperature=1.0, update="checkerboard")
+    with pytest.raises(SamplerInputError, match="update"):
+        MetropolisMC(pair, x, temperature=1.0, update="parallel")
+
+
+@pytest.mark.slow
+def test_checkerboard_agrees_with_sequential_on_ka2d():
+    """KA2D N = 300 at T = 1.0: checkerboard and sequential mean energies agree within errors."""
+    from glassgen.systems import random_start
+    from glassgen.targets import KATarget
+
+    system = random_start("ka2d", 300, batch=8, seed=7)
+    target = KATarget("ka2d", system)
+    means = []
+    for update in ("sequential", "checkerboard"):
+        mc = MetropolisMC(target, system.positions, system.types, temperature=1.0, step=0.1, update=update, seed=8,
+                          record_overlap=False)
+        e = mc.run(200, burn_in=100, recompute_every=50).energies[:, 50:] / 300
+        means.append((e.mean(), standard_error(e)))
+        print(update, means[-1])
+    (a, da), (b, db) = means
+    assert abs(a - b) < 4 * math.hypot(da, db)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [1000, 4096])
+def test_benchmark_seconds_per_sweep(n):
+    """Prints seconds per sweep of KA3D, sequential vs checkerboard, 1 and 8 chains (timing, not a check)."""
+    from glassgen.systems import random_start
+    from glassgen.targets import KATarget
+
+    for chains in (1, 8):
+        system = random_start("ka3d", n, batch=chains, seed=1)
+        target = KATarget("ka3d", system)
+        for update in ("sequential", "checkerboard"):
+            mc = MetropolisMC(target, system.positions, system.types, temperature=1.0, step=0.1, update=update,
+                              seed=2, record_overlap=False)
+            mc.sweep(1)
+            start = mc.seconds
+            mc.sweep(1)
+            print(f"KA3D N={n} B={chains} {update}: {mc.seconds - start:.2f} s/sweep")
+            torch.testing.assert_close(mc.energy, target.energy(mc.x, mc.types), rtol=1e-9, atol=1e-6)
