@@ -1,0 +1,254 @@
+"""Equilibrium KA configurations from the generic samplers, run and measured the same way for every algorithm.
+
+`samplers` knows nothing of KA models; this module builds the KA target, starts B chains, runs one sampler by name
+(``metropolis``, ``swap``, ``tempering``, ``pgmc``) for a number of sweeps or a wall-clock budget, and reports what
+a comparison needs: acceptance, mean energy with an honest error bar, integrated autocorrelation times of the energy
+and of the label-invariant overlap, and effective samples per second and per energy evaluation. Set-up work (burn-in,
+PGMC training) is timed separately and also charged in ``ess_per_second_with_setup``, so a learned sampler does not
+look cheaper than it was.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from glassgen.errors import InvalidInputError
+from glassgen.systems import get_model, random_start
+
+SAMPLERS = ("metropolis", "swap", "tempering", "pgmc")
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """What to sample and how; every sampler of a comparison gets the same settings but its name.
+
+    ``ladder`` (tempering) defaults to ``rungs`` temperatures geometric from ``temperature`` to
+    max(2 temperature, 1.0); ``p_swap`` is the share of swap attempts of the swap sampler (and of PGMC on models with
+    swappable species); ``train_steps`` are PGMC's policy-gradient steps; ``update`` is ``"auto"`` (checkerboard
+    from 1000 particles on), ``"sequential"`` or ``"checkerboard"``.
+    """
+
+    sampler: str = "metropolis"
+    model: str = "ka2d"
+    n: int = 44
+    temperature: float = 1.0
+    chains: int = 8
+    sweeps: int = 1000
+    burn_in: int = 200
+    every: int = 1
+    seed: int = 0
+    step: float = 0.1
+    p_swap: float = 0.2
+    ladder: tuple | None = None
+    rungs: int = 6
+    train_steps: int = 100
+    update: str = "auto"
+    density: float | None = None
+
+    def __post_init__(self):
+        if self.sampler not in SAMPLERS:
+            raise InvalidInputError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}.")
+        if not self.temperature > 0:
+            raise InvalidInputError(f"the temperature must be positive; got {self.temperature}.")
+        if self.chains < 1 or self.sweeps < 1 or self.burn_in < 0 or self.every < 1:
+            raise InvalidInputError(f"need chains >= 1, sweeps >= 1, burn_in >= 0, every >= 1; got {self.chains}, "
+                                    f"{self.sweeps}, {self.burn_in}, {self.every}.")
+        if not self.step > 0:
+            raise InvalidInputError(f"the step size must be positive; got {self.step}.")
+        if self.sampler == "swap" and not get_model(self.model).swap_pairs:
+            raise InvalidInputError(f"the model {self.model} has no swappable species pairs; swap Monte Carlo needs "
+                                    "one (ka2d swaps types 1<->3 and 2<->3). Use metropolis, tempering or pgmc.")
+        if self.ladder is not None and (min(self.ladder) <= 0 or np.any(np.diff(self.ladder) <= 0)):
+            raise InvalidInputError(f"the temperature ladder must be positive and strictly increasing; got "
+                                    f"{list(self.ladder)}.")
+
+    def temperatures(self) -> np.ndarray:
+        """The tempering ladder (the sampled temperature first)."""
+        if self.ladder is not None:
+            ladder = np.asarray(self.ladder, dtype=np.float64)
+            if not np.isclose(ladder[0], self.temperature):
+                raise InvalidInputError(f"the ladder must start at the sampled temperature {self.temperature}; got "
+                                        f"{ladder.tolist()}.")
+            return ladder
+        top = max(2 * self.temperature, 1.0)
+        return np.geomspace(self.temperature, top, max(2, self.rungs))
+
+
+@dataclass
+class SamplingOutcome:
+    """A finished run: the MCResult at the sampled temperature, the final chains and what the sampler reports."""
+
+    settings: SamplerSettings
+    result: object
+    positions: torch.Tensor
+    types: torch.Tensor
+    box: torch.Tensor
+    setup_seconds: float
+    report: dict = field(default_factory=dict)
+
+
+def _sampler(settings: SamplerSettings, target, start):
+    from samplers.mc import MetropolisMC
+    from samplers.pgmc import PolicyGuidedMC
+    from samplers.tempering import ParallelTempering
+
+    update = settings.update
+    if update == "auto":
+        update = "checkerboard" if settings.n >= 1000 else "sequential"
+    x, types = start.batched_positions(), start.types
+    if settings.sampler == "tempering":
+        p_swap = 0.0
+        return ParallelTempering(target, x, types, temperatures=settings.temperatures(), seed=settings.seed,
+                                 step=settings.step, p_swap=p_swap, update=update)
+    if settings.sampler == "pgmc":
+        swaps = settings.p_swap if target.swap_pairs else 0.0
+        return PolicyGuidedMC(target, x, types, temperature=settings.temperature, scale=settings.step,
+                              energy_swap=swaps > 0, p_swap=swaps, seed=settings.seed)
+    p_swap = settings.p_swap if settings.sampler == "swap" else 0.0
+    return MetropolisMC(target, x, types, temperature=settings.temperature, step=settings.step, p_swap=p_swap,
+                        seed=settings.seed, update=update)
+
+
+def _at_temperature(sampler):
+    """The MetropolisMC that holds the sampled (lowest) temperature."""
+    return sampler.chains[0] if hasattr(sampler, "chains") else sampler
+
+
+def run_sampler(settings: SamplerSettings, *, budget_seconds: float | None = None, progress: bool = False):
+    """Burn in (and train PGMC), then production: ``settings.sweeps`` sweeps, or as many as fit in
+    ``budget_seconds`` of production at the speed measured during burn-in. Returns a :class:`SamplingOutcome`."""
+    from glassgen.targets import KATarget
+
+    start = random_start(settings.model, settings.n, density=settings.density, batch=settings.chains,
+                         seed=settings.seed)
+    target = KATarget(settings.model, start)
+    sampler = _sampler(settings, target, start)
+    report = {}
+    begin = time.perf_counter()
+    burn_in = max(1, settings.burn_in)
+    if settings.sampler == "pgmc":
+        history = sampler.train(settings.train_steps, progress=progress)
+        report["training_seconds"] = float(history.seconds)
+        sampler.freeze()
+    sweep_begin = time.perf_counter()
+    sampler.sweep(burn_in, adapt=True)
+    per_sweep = (time.perf_counter() - sweep_begin) / burn_in
+    setup = time.perf_counter() - begin
+    sweeps = settings.sweeps if budget_seconds is None else max(20, int(budget_seconds / max(per_sweep, 1e-9)))
+    every = max(settings.every, sweeps // 5000)  # at most 5000 records per chain
+    result = sampler.run(sweeps, burn_in=0, every=every, recompute_every=max(every, 100) // every * every)
+    if hasattr(result, "results"):
+        report["exchange_acceptance"] = np.asarray(result.exchange_acceptance).tolist()
+        report["ladder"] = settings.temperatures().tolist()
+        seconds, result = result.seconds, result.results[0]
+        result.seconds = seconds  # the whole ladder's time buys the samples at the lowest temperature
+    mc = _at_temperature(sampler)
+    report["acceptance"] = np.asarray(mc.acceptance).tolist()
+    if mc.p_swap > 0:
+        report["swap_acceptance"] = np.asarray(mc.swap_acceptance).tolist()
+    report["steps"] = mc.step.tolist()
+    report["sweeps"] = int(sweeps)
+    return SamplingOutcome(replace(settings, sweeps=int(sweeps)), result, mc.x.clone(), mc.types.clone(),
+                           target.box.clone(), setup, report)
+
+
+def energy_error(series: np.ndarray) -> float:
+    """Standard error of the mean of (B, S) series: the larger of the autocorrelation estimate and the spread of
+    the B chain means (the latter stays honest when slow modes outlast the autocorrelation window)."""
+    from samplers.diagnostics import standard_error
+
+    spread = float(series.mean(1).std(ddof=1) / math.sqrt(len(series))) if len(series) > 1 else 0.0
+    return max(standard_error(series), spread)
+
+
+def summarize(outcome: SamplingOutcome) -> dict:
+    """The numbers a comparison reports (JSON-ready); keys as documented for ``glassgen sample --json``."""
+    result, s = outcome.result, outcome.settings
+    per_particle = result.energies / s.n
+    energy = result.efficiency("energy")
+    summary = {
+        "sampler": s.sampler, "model": get_model(s.model).name, "n": s.n, "temperature": s.temperature,
+        "chains": s.chains, **outcome.report,
+        "energy_per_particle_mean": float(per_particle.mean()),
+        "energy_per_particle_stderr": energy_error(per_particle),
+        "tau_int_energy_sweeps": energy["tau_sweeps"], "ess_energy": energy["ess"],
+        "ess_per_second": energy["ess_per_second"], "ess_per_evaluation": energy["ess_per_evaluation"],
+        "seconds": float(result.seconds), "setup_seconds": float(outcome.setup_seconds),
+        "ess_per_second_with_setup": energy["ess"] / (result.seconds + outcome.setup_seconds),
+    }
+    if result.overlap is not None and result.overlap.shape[1] > 1:
+        structural = result.efficiency("overlap")
+        summary.update(tau_int_overlap_sweeps=structural["tau_sweeps"],
+                       overlap_decorrelation_sweeps=structural["decorrelation_sweeps"],
+                       ess_overlap_per_second=structural["ess_per_second"])
+    return summary
+
+
+def to_dataset(outcome: SamplingOutcome, provenance: dict | None = None):
+    """The final configuration of every chain as a native `Dataset` (M = B), particles ordered by species.
+
+    Swap moves exchange species between particles; identical particles make any relabelling exact, so each chain's
+    particles are sorted by species, which gives every configuration the same type vector.
+    """
+    from glassgen.io import Dataset
+
+    order = torch.argsort(outcome.types, dim=1, stable=True)
+    positions = torch.gather(outcome.positions, 1, order[..., None].expand_as(outcome.positions))
+    types = torch.gather(outcome.types, 1, order)
+    if not bool((types == types[0]).all()):
+        raise InvalidInputError("the chains hold different compositions; they cannot share one type vector.")
+    s = outcome.settings
+    return Dataset(positions=torch.remainder(positions, outcome.box).numpy(), types=types[0].numpy(),
+                   box=outcome.box.numpy(), model=s.model, temperature=s.temperature,
+                   metadata={**(provenance or {}), "sampler": s.sampler, "seed": s.seed, "sweeps": s.sweeps,
+                             "burn_in": s.burn_in})
+
+
+def compare_samplers(base: SamplerSettings, temperatures, budget_seconds: float, samplers=SAMPLERS,
+                     progress: bool = False) -> list[dict]:
+    """Every sampler at every temperature for the same production budget; one summary per (temperature, sampler).
+
+    Samplers that do not apply to the model (swap without swappable species) are skipped with a note.
+    """
+    rows = []
+    for temperature in temperatures:
+        for name in samplers:
+            try:
+                settings = replace(base, sampler=name, temperature=float(temperature), ladder=None)
+            except InvalidInputError as error:
+                rows.append({"sampler": name, "temperature": float(temperature), "skipped": str(error)})
+                continue
+            if progress:
+                print(f"T = {temperature}: {name} ...", flush=True)
+            rows.append(summarize(run_sampler(settings, budget_seconds=budget_seconds)))
+    return rows
+
+
+def plot_comparison(rows: list[dict], path) -> None:
+    """Bar chart of effective samples per second (energy and overlap) per sampler and temperature, log scale."""
+    from matplotlib.figure import Figure
+
+    done = [r for r in rows if "skipped" not in r]
+    temperatures = sorted({r["temperature"] for r in done}, reverse=True)
+    names = [s for s in SAMPLERS if any(r["sampler"] == s for r in done)]
+    figure = Figure(figsize=(4 + 2.5 * len(temperatures), 4))
+    axes = figure.subplots(1, 2, squeeze=False)[0]
+    width = 0.8 / max(len(names), 1)
+    for axis, key, title in zip(axes, ("ess_per_second", "ess_overlap_per_second"),
+                                ("energy", "overlap (structure)")):
+        for k, name in enumerate(names):
+            values = [next((r.get(key, np.nan) for r in done if r["sampler"] == name and r["temperature"] == t),
+                           np.nan) for t in temperatures]
+            axis.bar(np.arange(len(temperatures)) + k * width, values, width, label=name)
+        axis.set_yscale("log")
+        axis.set_xticks(np.arange(len(temperatures)) + 0.4 - width / 2, [f"T = {t:g}" for t in temperatures])
+        axis.set_ylabel("effective samples per second")
+        axis.set_title(title)
+    axes[0].legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
