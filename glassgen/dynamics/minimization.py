@@ -193,3 +193,36 @@ def minimize(system: System, *, forcefield: ForceField | None = None, **options)
     wrapped = torch.remainder(result.positions, system.box.to(result.positions.dtype))
     return MinimizationResult(result.positions, result.energy, result.max_force, result.n_steps, result.converged,
                               result.n_evaluations, system.with_positions(wrapped))
+
+
+def inherent_states(dataset, *, fmax: float | None = None, batch_size: int = 16, progress: bool = False):
+    """The `Dataset` with ``inherent_positions`` filled by FIRE; a dataset that has them is returned unchanged.
+
+    Configurations are minimised ``batch_size`` at a time (one batched force field call per FIRE step) in float64;
+    configurations that miss ``fmax`` give a ConvergenceWarning, as :func:`minimize` does.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Configurations to minimise (`glassgen.io.Dataset`; duck-typed so that this layer does not import io).
+    fmax : float or None
+        Force tolerance max_i |F_i|; default 1e-8 (:data:`DEFAULT_FMAX` of float64).
+    batch_size : int
+        Configurations per FIRE batch: larger batches make fewer, larger force calls; smaller ones bound memory.
+    progress : bool
+        tqdm bar over the batches.
+    """
+    if dataset.inherent_positions is not None:
+        return dataset
+    from dataclasses import replace
+
+    if int(batch_size) < 1:
+        raise InvalidInputError(f"batch_size must be >= 1; got {batch_size}.")
+    system = dataset.system()
+    forcefield = ForceField(system.model, system.box, system.types)
+    minima = []
+    starts = range(0, dataset.n_configurations, int(batch_size))
+    for start in tqdm(starts, disable=not progress, unit="batch", desc="inherent states", leave=False):
+        result = minimize(system[start:start + int(batch_size)], forcefield=forcefield, fmax=fmax)
+        minima.append(result.system.batched_positions())
+    return replace(dataset, inherent_positions=torch.cat(minima).numpy())
