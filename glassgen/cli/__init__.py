@@ -1,7 +1,7 @@
 """The `glassgen` command: human-readable tables by default, one JSON object on stdout with --json.
 
 User mistakes (any GlassgenError, a missing file) become one line on stderr and exit status 2, never a traceback.
-Commands live in modules by theme (`data`: configurations and labels; `sample`: Monte Carlo); each registers itself through
+Commands live in modules by theme (`data`: configurations and labels; `learn`: predictors and benchmarks; `sample`: Monte Carlo); each registers itself through
 ``add_commands(command)``.
 """
 
@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 import glassgen
-from glassgen.cli import data, sample
+from glassgen.cli import data, learn, sample
 from glassgen.errors import GlassgenError
 
 EXIT_USER_ERROR = 2
-EXAMPLES = {**data.EXAMPLES, **sample.EXAMPLES}
+EXAMPLES = {**data.EXAMPLES, **learn.EXAMPLES, **sample.EXAMPLES}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     data.add_commands(command)
+    learn.add_commands(command)
     sample.add_commands(command)
     return parser
 
