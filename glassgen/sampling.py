@@ -119,13 +119,31 @@ def _at_temperature(sampler):
     return sampler.chains[0] if hasattr(sampler, "chains") else sampler
 
 
-def run_sampler(settings: SamplerSettings, *, budget_seconds: float | None = None, progress: bool = False):
+def start_chains(settings: SamplerSettings, start=None):
+    """The B starting configurations: random non-overlapping ones, or the first B of ``start`` (a System or a
+    Dataset, e.g. configurations equilibrated by swap MC or MD), which must match the settings' model and N."""
+    if start is None:
+        return random_start(settings.model, settings.n, density=settings.density, batch=settings.chains,
+                            seed=settings.seed)
+    system = start.system() if hasattr(start, "system") else start
+    x = system.batched_positions()
+    if system.spec.name != get_model(settings.model).name or x.shape[1] != settings.n:
+        raise InvalidInputError(f"the start holds {x.shape[1]} particles of {system.spec.name}; the settings ask for "
+                                f"{settings.n} of {settings.model}.")
+    if x.shape[0] < settings.chains:
+        raise InvalidInputError(f"the start holds {x.shape[0]} configurations, fewer than the {settings.chains} "
+                                "chains asked for; lower --chains or give more configurations.")
+    return system.with_positions(x[: settings.chains])
+
+
+def run_sampler(settings: SamplerSettings, *, budget_seconds: float | None = None, start=None,
+                progress: bool = False):
     """Burn in (and train PGMC), then production: ``settings.sweeps`` sweeps, or as many as fit in
-    ``budget_seconds`` of production at the speed measured during burn-in. Returns a :class:`SamplingOutcome`."""
+    ``budget_seconds`` of production at the speed measured during burn-in. Chains start from ``start``
+    (:func:`start_chains`). Returns a :class:`SamplingOutcome`."""
     from glassgen.targets import KATarget
 
-    start = random_start(settings.model, settings.n, density=settings.density, batch=settings.chains,
-                         seed=settings.seed)
+    start = start_chains(settings, start)
     target = KATarget(settings.model, start)
     sampler = _sampler(settings, target, start)
     report = {}
@@ -210,8 +228,10 @@ def to_dataset(outcome: SamplingOutcome, provenance: dict | None = None):
 
 
 def compare_samplers(base: SamplerSettings, temperatures, budget_seconds: float, samplers=SAMPLERS,
-                     progress: bool = False) -> list[dict]:
+                     progress: bool = False, start=None) -> list[dict]:
     """Every sampler at every temperature for the same production budget; one summary per (temperature, sampler).
+
+    All samplers start from the same configurations (``start``, or the same random ones), so that set-up is equal.
 
     Samplers that do not apply to the model (swap without swappable species) are skipped with a note.
     """
@@ -225,7 +245,7 @@ def compare_samplers(base: SamplerSettings, temperatures, budget_seconds: float,
                 continue
             if progress:
                 print(f"T = {temperature}: {name} ...", flush=True)
-            rows.append(summarize(run_sampler(settings, budget_seconds=budget_seconds)))
+            rows.append(summarize(run_sampler(settings, budget_seconds=budget_seconds, start=start)))
     return rows
 
 

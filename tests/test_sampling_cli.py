@@ -52,3 +52,14 @@ def test_compare_samplers_writes_table_and_figure(capsys, tmp_path):
     assert all(r["ess_per_second"] > 0 and r["seconds"] > 0 for r in result["rows"])
     assert json.loads((tmp_path / "comparison.json").read_text())["rows"][0]["sampler"] == "metropolis"
     assert (tmp_path / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sample_continues_from_saved_chains(capsys, tmp_path):
+    first, second = tmp_path / "a.h5", tmp_path / "b.h5"
+    run_json(capsys, "sample", "--sampler", "swap", "--chains", "2", "--sweeps", "20", "--burn-in", "5", "-o",
+             str(first))
+    result = run_json(capsys, "sample", "--sampler", "metropolis", "--chains", "2", "--sweeps", "5", "--burn-in",
+                      "0", "--start", str(first), "-o", str(second))
+    assert result["energy_per_particle_mean"] < 0  # started from the liquid, not from random points
+    assert main(["sample", "--chains", "3", "--start", str(first), "-o", str(second)]) == 2
+    assert "fewer than the 3 chains" in capsys.readouterr().err

@@ -42,10 +42,16 @@ def _settings(args, sampler: str) -> SamplerSettings:
                            train_steps=args.train_steps, update=args.update)
 
 
+def _start(args):
+    from glassgen.io import load
+
+    return None if args.start is None else load(args.start)
+
+
 def cmd_sample(args) -> None:
     from glassgen.io import save
 
-    outcome = run_sampler(_settings(args, args.sampler), progress=not args.quiet)
+    outcome = run_sampler(_settings(args, args.sampler), start=_start(args), progress=not args.quiet)
     summary = summarize(outcome)
     path = save(to_dataset(outcome, provenance(args)), args.output)
     summary["output"] = str(path)
@@ -59,7 +65,7 @@ def cmd_compare(args) -> None:
     args.temperature = args.temperatures[0]
     base = _settings(args, "metropolis")
     rows = compare_samplers(base, args.temperatures, args.budget_seconds, samplers=args.samplers,
-                            progress=not args.quiet)
+                            progress=not args.quiet, start=_start(args))
     args.output.mkdir(parents=True, exist_ok=True)
     table = args.output / "comparison.json"
     temporary = table.with_suffix(".json.tmp")
@@ -95,6 +101,8 @@ def _common(sub, *, chains: int, sweeps: int) -> None:
     sub.add_argument("--train-steps", type=int, default=100, help="PGMC policy-gradient steps (default 100)")
     sub.add_argument("--update", choices=("auto", "sequential", "checkerboard"), default="auto",
                      help="single-particle or cell-coloured parallel updates (auto: checkerboard from N = 1000)")
+    sub.add_argument("--start", type=Path, help="start the chains from these configurations (.h5 or npz), e.g. "
+                     "ones equilibrated by swap MC or MD (default: random non-overlapping ones)")
     sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sub.add_argument("--quiet", action="store_true", help="no progress output")
 
