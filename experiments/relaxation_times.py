@@ -86,16 +86,21 @@ def fs_at(times: np.ndarray, fs: np.ndarray, t: float | None) -> float | None:
     return float(np.interp(np.log(t), np.log(times), fs))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--temperatures", type=float, nargs="+", default=[0.8, 0.7, 0.64, 0.56])
+def protocol_arguments(doc: str, *, temperatures: list, chains: int, seed: int) -> argparse.Namespace:
+    """The command-line settings of the relaxation-time protocol, shared with the LAMMPS cross-check."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--temperatures", type=float, nargs="+", default=temperatures)
     parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--chains", type=int, default=chains)
     parser.add_argument("--equilibration-taus", type=float, default=20.0)
     parser.add_argument("--production-taus", type=float, default=15.0)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=seed)
     parser.add_argument("--json", help="write the results (with the F_s curves) to this file")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = protocol_arguments(__doc__, temperatures=[0.8, 0.7, 0.64, 0.56], chains=4, seed=0)
     torch.set_num_threads(1)
     results = [measure(t, args.n, args.chains, args.seed, args.equilibration_taus, args.production_taus)
                for t in args.temperatures]
