@@ -201,9 +201,15 @@ def summarize(outcome: SamplingOutcome) -> dict:
     }
     if result.overlap is not None and result.overlap.shape[1] > 1:
         structural = result.efficiency("overlap")
-        summary.update(tau_int_overlap_sweeps=structural["tau_sweeps"],
-                       overlap_decorrelation_sweeps=structural["decorrelation_sweeps"],
-                       ess_overlap_per_second=structural["ess_per_second"])
+        decorrelated = bool(np.isfinite(structural["decorrelation_sweeps"]))
+        # A run shorter than one structural relaxation has no honest tau_int of the overlap (the window sees only
+        # the start of the decay): report no ESS then, and say so.
+        summary.update(structurally_decorrelated=decorrelated,
+                       overlap_decorrelation_sweeps=structural["decorrelation_sweeps"] if decorrelated else None,
+                       overlap_decorrelation_seconds=(structural["decorrelation_sweeps"] * result.seconds / s.sweeps
+                                                      if decorrelated else None),
+                       tau_int_overlap_sweeps=structural["tau_sweeps"] if decorrelated else None,
+                       ess_overlap_per_second=structural["ess_per_second"] if decorrelated else None)
     return summary
 
 
@@ -262,8 +268,9 @@ def plot_comparison(rows: list[dict], path) -> None:
     for axis, key, title in zip(axes, ("ess_per_second", "ess_overlap_per_second"),
                                 ("energy", "overlap (structure)")):
         for k, name in enumerate(names):
-            values = [next((r.get(key, np.nan) for r in done if r["sampler"] == name and r["temperature"] == t),
-                           np.nan) for t in temperatures]
+            values = [next((r.get(key) for r in done if r["sampler"] == name and r["temperature"] == t), None)
+                      for t in temperatures]
+            values = [np.nan if v is None else v for v in values]  # not decorrelated within the budget: no bar
             axis.bar(np.arange(len(temperatures)) + k * width, values, width, label=name)
         axis.set_yscale("log")
         axis.set_xticks(np.arange(len(temperatures)) + 0.4 - width / 2, [f"T = {t:g}" for t in temperatures])

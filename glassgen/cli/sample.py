@@ -77,15 +77,16 @@ def cmd_compare(args) -> None:
         output(args, {"rows": rows, "output": str(table)})
         return
     header = f"{'T':>6} {'sampler':>11} {'E/N':>17} {'tau_E':>8} {'ESS_E/s':>9} {'ESS_Q/s':>9} {'acc':>6} {'swap':>6}"
+    print("ESS_Q/s 'not yet': the overlap did not decay within the budget (run longer to measure it)")
     print(header)
     for r in rows:
         if "skipped" in r:
             print(f"{r['temperature']:>6g} {r['sampler']:>11}  skipped: {r['skipped']}")
             continue
-        swap = r.get("swap_acceptance")
+        swap, ess_q = r.get("swap_acceptance"), r.get("ess_overlap_per_second")
         print(f"{r['temperature']:>6g} {r['sampler']:>11} {r['energy_per_particle_mean']:>9.4f} +- "
               f"{r['energy_per_particle_stderr']:.4f} {r['tau_int_energy_sweeps']:>8.1f} {r['ess_per_second']:>9.3g} "
-              f"{r.get('ess_overlap_per_second', float('nan')):>9.3g} {min(r['acceptance']):>6.2f} "
+              f"{'not yet' if ess_q is None else f'{ess_q:.3g}':>9} {min(r['acceptance']):>6.2f} "
               f"{'-' if swap is None else f'{min(swap):.3f}':>6}")
     print(f"written: {table}, {args.output / 'comparison.png'}")
 
