@@ -30,7 +30,11 @@ grid (a fixed grid would trap them) and, with the random colours and particles, 
 Confinement to the cell replaces the margin of two maximal steps that cells would otherwise need. A sweep of
 checkerboard updates is as many updates (or swap attempts) as it takes to try N moves per chain, counting K (the
 cells per colour) per update, a number fixed in advance as detailed balance requires; empty cells try nothing, which
-is why the default keeps at least two particles per cell on average.
+is why the default keeps at least two particles per cell on average. A particle within the interaction range of a
+point of its cell lies in one of the 3^d cells around it, so a target with ``energy_change_moves_near`` compares
+each moved particle only with those: every update sorts the particles by (chain, cell) into a table padded to the
+largest occupancy and hands the K lists of each chain to one batched call (O(B K 3^d N / cells) pairs instead of
+O(B K N)). The energy changes are the same numbers, so the chain is too (up to round-off).
 
 Counters: ``n_evaluations`` counts single-particle energy changes summed over chains (a displacement = 1, a swap =
 2, a full recomputation = N per chain); ``seconds`` is the wall time spent in sweeps. Both are cumulative and kept
@@ -239,6 +243,12 @@ class MetropolisMC:
         ids = (grid * self._strides).sum(-1)
         colour = ((grid % 2) * (1 << torch.arange(dim, device=self.x.device))).sum(-1)
         self._colour_cells = torch.stack([ids[colour == c] for c in range(1 << dim)])  # (2^d, K)
+        # The distinct cells within one step of each cell (3^d, or 2 per edge of 2 cells): all a particle reaches.
+        steps = [sorted({o % int(c) for o in (-1, 0, 1)}) for c in count]
+        offsets = torch.cartesian_prod(*[torch.tensor(o, device=self.x.device) for o in steps]).reshape(-1, dim)
+        around = (torch.remainder(grid[:, None, :] + offsets, self.cells) * self._strides).sum(-1)
+        self._around = torch.empty_like(around)
+        self._around[ids] = around  # (cells, 3^d), row = cell id
 
     def _t(self, types=None):
         return (self.types if types is None else types) if self.types_given else None
@@ -301,13 +311,14 @@ class MetropolisMC:
         shift = self._uniform(n_conf, 1, dim) * self.cell_width
         colour = torch.randint(1 << dim, (n_conf,), generator=self.generator, device=device)
 
-        def cell_coords(p):  # (B, M, d) -> integer cell coordinates in the shifted grid
-            return torch.minimum(torch.floor(torch.remainder(p - shift, self.box) / self.cell_width).long(),
-                                 self.cells - 1)
+        def cell_coords(p):  # (B, M, d) in the box -> integer cell coordinates in the shifted grid
+            q = p - shift  # in (-w, L]: torch.remainder(q, L) exactly, much faster in float64
+            q = torch.where(q < 0, q + self.box, q)
+            return torch.minimum(torch.floor(q / self.cell_width).long(), self.cells - 1)
 
         coords = cell_coords(self.x)
         cell = (coords * self._strides).sum(-1)  # (B, N)
-        eligible = ((coords % 2) * (1 << torch.arange(dim, device=device))).sum(-1) == colour[:, None]
+        eligible = ((coords & 1) * (1 << torch.arange(dim, device=device))).sum(-1) == colour[:, None]
         # A uniform particle per cell: the eligible one with the largest random key.
         n_cells = int(self.cells.prod())
         flat = cell + n_cells * torch.arange(n_conf, device=device)[:, None]
@@ -325,12 +336,31 @@ class MetropolisMC:
         old = self.x[rows, index]
         new = self._displace(old, species)
         inside = (cell_coords(new) == coords[rows, index]).all(-1)
-        delta = self.target.energy_change_moves(self.x, self._t(), index, new).to(self.x.dtype)
+        near = getattr(self.target, "energy_change_moves_near", None)
+        if near is None:
+            delta = self.target.energy_change_moves(self.x, self._t(), index, new)
+        else:
+            delta = near(self.x, self._t(), index, new, self._neighbours(flat, self._colour_cells[colour]))
+        delta = delta.to(self.x.dtype)
         ok = valid & inside & self._accept(delta)
         self.x[rows.expand_as(index)[ok], index[ok]] = new[ok]
         self.energy = self.energy + torch.where(ok, delta, 0.0).sum(1)
         self._count_moves(species[valid], ok[valid])
         return ok
+
+    def _neighbours(self, flat: torch.Tensor, moved: torch.Tensor) -> torch.Tensor:
+        """Particles (B, K, M) of the cells around the moved cells ``moved`` (B, K), padded with N: a cell list
+        sorted by the (chain, cell) ids ``flat`` (B, N) of this update, each cell padded to the largest occupancy."""
+        n_conf, n = flat.shape
+        n_cells = self._around.shape[0]
+        order = torch.argsort(flat, dim=1)  # chain b's ids lie above chain b - 1's: sorted as a whole too
+        counts = torch.bincount(flat.reshape(-1), minlength=n_conf * n_cells)
+        ordered = flat.gather(1, order).reshape(-1)
+        slot = torch.arange(n_conf * n, device=flat.device) - (torch.cumsum(counts, 0) - counts)[ordered]
+        table = torch.full((n_conf * n_cells, int(counts.max())), n, dtype=torch.long, device=flat.device)
+        table[ordered, slot] = order.reshape(-1)
+        around = self._around[moved] + n_cells * torch.arange(n_conf, device=flat.device)[:, None, None]
+        return table[around].reshape(*moved.shape, -1)
 
     def attempt_swap(self) -> torch.Tensor:
         """One swap attempt in every chain; returns the (B,) accepted mask."""
