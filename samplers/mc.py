@@ -368,7 +368,7 @@ class MetropolisMC:
         pair = torch.multinomial(self._pair_ok, 1, generator=self.generator)[:, 0]
         table = torch.tensor(self.swap_pairs, device=self.x.device)
         a, b = table[pair, 0], table[pair, 1]
-        pick = lambda s: torch.multinomial((self.types == s[:, None]).to(self.x.dtype), 1,  # noqa: E731
+        pick = lambda s: torch.multinomial((self.types == s[:, None]).to(self.x.dtype), 1,
                                            generator=self.generator)[:, 0]
         i, j = pick(a), pick(b)
         delta = self.target.energy_change_swap(self.x, self.types, i, j).to(self.x.dtype)
@@ -433,6 +433,19 @@ class MetropolisMC:
         q = overlap(*self.reference, self.x, self.types, self.box, self.n_types, OVERLAP_RADIUS)
         return energy, q.to(torch.float64).cpu().numpy()
 
+    def record_sweep(self, sweep: int, every: int, recompute_every: int, energies: list, overlaps: list) -> bool:
+        """After production sweep number ``sweep``: recompute the energy when due, and append the records (energy,
+        overlap) when due; returns whether it recorded."""
+        if recompute_every and sweep % recompute_every == 0:
+            self.recompute_energy()
+        if sweep % every:
+            return False
+        energy, q = self.observe()
+        energies.append(energy)
+        if q is not None:
+            overlaps.append(q)
+        return True
+
     def result(self, energies, overlaps, samples, seconds, evaluations, every) -> MCResult:
         """An MCResult of records taken by :meth:`observe`."""
         counts = torch.bincount(self.types[0].cpu(), minlength=self.n_types).numpy()
@@ -461,15 +474,8 @@ class MetropolisMC:
         energies, overlaps, samples = [], [], []
         for s in range(1, int(n_sweeps) + 1):
             self.sweep(1)
-            if recompute_every and s % recompute_every == 0:
-                self.recompute_energy()
-            if s % every == 0:
-                energy, q = self.observe()
-                energies.append(energy)
-                if q is not None:
-                    overlaps.append(q)
-                if keep_samples:
-                    samples.append((self.x.clone(), self.types.clone()))
+            if self.record_sweep(s, every, recompute_every, energies, overlaps) and keep_samples:
+                samples.append((self.x.clone(), self.types.clone()))
         return self.result(energies, overlaps, samples, self.seconds - seconds, self.n_evaluations - evaluations,
                            int(every))
 

@@ -137,13 +137,7 @@ class ParallelTempering:
         for s in range(1, int(n_sweeps) + 1):
             self.sweep(1)
             for mc, (energies, overlaps) in zip(self.chains, records):
-                if recompute_every and s % recompute_every == 0:
-                    mc.recompute_energy()
-                if s % every == 0:
-                    energy, q = mc.observe()
-                    energies.append(energy)
-                    if q is not None:
-                        overlaps.append(q)
+                mc.record_sweep(s, every, recompute_every, energies, overlaps)
         results: list[MCResult] = [
             mc.result(energies, overlaps, [], mc.seconds - t0, mc.n_evaluations - e0, int(every))
             for mc, (energies, overlaps), (t0, e0) in zip(self.chains, records, marks)]

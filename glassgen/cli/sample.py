@@ -42,6 +42,14 @@ def _settings(args, sampler: str) -> SamplerSettings:
                            train_steps=args.train_steps, update=args.update)
 
 
+def _one_thread() -> None:
+    """Monte Carlo updates are many small tensor operations: one torch thread runs them faster than two (measured
+    10-30x on a busy 2-core machine, benchmarks/mc_speed.py)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def _start(args):
     from glassgen.io import load
 
@@ -51,6 +59,7 @@ def _start(args):
 def cmd_sample(args) -> None:
     from glassgen.io import save
 
+    _one_thread()
     outcome = run_sampler(_settings(args, args.sampler), start=_start(args), progress=not args.quiet)
     summary = summarize(outcome)
     path = save(to_dataset(outcome, provenance(args)), args.output)
@@ -62,6 +71,7 @@ def cmd_sample(args) -> None:
 
 
 def cmd_compare(args) -> None:
+    _one_thread()
     args.temperature = args.temperatures[0]
     base = _settings(args, "metropolis")
     rows = compare_samplers(base, args.temperatures, args.budget_seconds, samplers=args.samplers,
