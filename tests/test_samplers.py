@@ -105,7 +105,7 @@ def test_displacement_acceptance_ratio_is_the_boltzmann_factor():
     x_new[rows, index] = new
     backward = target.energy_change_move(x_new, types, index, old)
     torch.testing.assert_close(forward, -backward, rtol=1e-12, atol=1e-9)
-    acc = lambda d: torch.clamp(torch.exp(-d), max=1.0)  # noqa: E731
+    acc = lambda d: torch.clamp(torch.exp(-d), max=1.0)
     torch.testing.assert_close(acc(forward) / acc(backward), torch.exp(-forward), rtol=1e-9, atol=0)
 
 
@@ -299,15 +299,21 @@ def test_resumed_chain_equals_one_long_chain(tmp_path, p_swap):
 
     system = random_start("ka2d", 44, batch=4, seed=10)
     target = KATarget("ka2d", system)
-    make = lambda: MetropolisMC(target, system.positions, system.types, temperature=1.0, p_swap=p_swap,  # noqa: E731
+    make = lambda: MetropolisMC(target, system.positions, system.types, temperature=1.0, p_swap=p_swap,
                                 seed=5)
-    whole = make().run(12, burn_in=3)
-    first = make()
-    part1 = first.run(5, burn_in=3)
-    torch.save(first.state_dict(), tmp_path / "mc.pt")
-    second = make()
-    second.load_state_dict(torch.load(tmp_path / "mc.pt", weights_only=False))
-    part2 = second.run(7)
+    whole, (first, part1), (second, part2) = run_split_and_resumed(make, 5, 7, 3, tmp_path / "mc.pt")
     np.testing.assert_array_equal(np.concatenate([part1.energies, part2.energies], 1), whole.energies)
     np.testing.assert_array_equal(np.concatenate([part1.overlap, part2.overlap], 1), whole.overlap)
     assert second.n_evaluations > first.n_evaluations > 0
+
+
+def run_split_and_resumed(make, first_sweeps: int, second_sweeps: int, burn_in: int, path):
+    """Results of one run of make() for all sweeps, and of a run stopped after ``first_sweeps``, saved to ``path``,
+    loaded into a fresh sampler and continued: (whole, (first sampler, its result), (second sampler, its result))."""
+    whole = make().run(first_sweeps + second_sweeps, burn_in=burn_in)
+    first = make()
+    part1 = first.run(first_sweeps, burn_in=burn_in)
+    torch.save(first.state_dict(), path)
+    second = make()
+    second.load_state_dict(torch.load(path, weights_only=False))
+    return whole, (first, part1), (second, second.run(second_sweeps))

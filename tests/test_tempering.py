@@ -11,7 +11,7 @@ from scipy import stats
 from samplers.diagnostics import standard_error
 from samplers.target import HarmonicTrap, SamplerInputError
 from samplers.tempering import ParallelTempering
-from tests.test_samplers import SiteField, _error, ka2d_md  # noqa: F401  (ka2d_md is a fixture)
+from tests.test_samplers import SiteField, _error, ka2d_md, run_split_and_resumed  # noqa: F401  (ka2d_md: fixture)
 
 
 def test_harmonic_trap_every_temperature_is_exact():
@@ -60,15 +60,9 @@ def test_resumed_tempering_equals_one_long_run(tmp_path):
 
     system = random_start("ka2d", 44, batch=2, seed=3)
     target = KATarget("ka2d", system)
-    make = lambda: ParallelTempering(target, system.positions, system.types, temperatures=[1.0, 1.5],  # noqa: E731
+    make = lambda: ParallelTempering(target, system.positions, system.types, temperatures=[1.0, 1.5],
                                      p_swap=0.2, exchange_every=2, seed=4, update="checkerboard")
-    whole = make().run(9, burn_in=3)
-    first = make()
-    part1 = first.run(4, burn_in=3)
-    torch.save(first.state_dict(), tmp_path / "pt.pt")
-    second = make()
-    second.load_state_dict(torch.load(tmp_path / "pt.pt", weights_only=False))
-    part2 = second.run(5)
+    whole, (_, part1), (_, part2) = run_split_and_resumed(make, 4, 5, 3, tmp_path / "pt.pt")
     for k in range(2):
         np.testing.assert_array_equal(np.concatenate([part1.energies[k], part2.energies[k]], 1), whole.energies[k])
         np.testing.assert_array_equal(np.concatenate([part1.results[k].overlap, part2.results[k].overlap], 1),
