@@ -279,3 +279,23 @@ def test_botan_generalisation(shared_data):
         scores[name] = pearson(predicted[:, 0, rows], test.propensity[:, 0, rows])
     assert scores["ridge"] >= 0.6, scores
     assert scores["glassmlp"] >= 0.65, scores
+
+
+def test_ridge_penalty_is_chosen_on_held_out_configurations():
+    """held_out_errors equals a brute-force loop of scikit-learn Ridge fits over the same configuration folds."""
+    from sklearn.linear_model import Ridge
+
+    from glassgen.predictors.ridge import MAX_FOLDS, held_out_errors
+
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(7, 40, 5))
+    labels = features @ rng.normal(size=(5, 2)) + rng.normal(size=(7, 40, 2))
+    alphas = np.array([0.1, 10.0, 1000.0])
+    brute = np.zeros((3, 2))
+    folds = min(7, MAX_FOLDS)
+    for fold in range(folds):
+        held = np.arange(7) % folds == fold
+        for a, alpha in enumerate(alphas):
+            fit = Ridge(alpha=alpha).fit(features[~held].reshape(-1, 5), labels[~held].reshape(-1, 2))
+            brute[a] += ((fit.predict(features[held].reshape(-1, 5)) - labels[held].reshape(-1, 2)) ** 2).sum(0)
+    np.testing.assert_allclose(held_out_errors(features, labels, alphas), brute, rtol=1e-9)
