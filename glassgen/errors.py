@@ -3,6 +3,8 @@
 Every message says what was wrong, what was expected and how to fix it; the CLI prints it as one line.
 """
 
+from samplers.target import SamplerInputError
+
 
 class GlassgenError(Exception):
     """Base class of every error glassgen raises on purpose."""
@@ -18,6 +20,11 @@ class DataFormatError(InvalidInputError):
 
 class SchemaVersionError(DataFormatError):
     """A native HDF5 file was written with a schema version this glassgen cannot read."""
+
+
+#: What the CLI reports as a user mistake (one line, exit status 2). The `samplers` package imports nothing from
+#: glassgen, so its own base error joins here rather than by inheritance.
+USER_ERRORS = (GlassgenError, SamplerInputError)
 
 
 class ConvergenceWarning(UserWarning):

@@ -1,9 +1,14 @@
 """`glassgen label`: isoconfigurational labels for every configuration of a dataset, resumable and parallel.
 
-Each configuration is one job that writes its own part file (``OUT.parts/config_000007.npz``, atomically). A rerun with
-the same settings skips the parts already on disk, so a stopped run or a dead worker loses at most the jobs in flight.
-When every part is there they are assembled into the output dataset. Each job's seed is derived from the run's seed and
-the configuration's index, so the labels are the same whether jobs ran serially, on local workers or on a cluster.
+Each configuration is one job that writes its own part file (``OUT.parts/KEY/config_000007.npz``, atomically). KEY is
+a short hash of the settings and the configurations, so a rerun with the same settings and data resumes from the parts
+on disk (a stopped run or a dead worker loses at most the jobs in flight; the labels are the same bit for bit), while a
+rerun with other settings (another seed, times, replicas) or other data starts afresh in a folder of its own instead of
+tripping over stale parts. The number of configurations taken from earlier parts is recorded as
+``metadata["labels"]["resumed"]``. When every part is there they are assembled into the output dataset and the whole
+``OUT.parts`` folder is removed, parts of other settings included: the output now holds this run's labels. Each job's
+seed is derived from the run's seed and the configuration's index, so the labels are the same whether jobs ran serially,
+on local workers or on a cluster.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -43,31 +49,27 @@ class LabelSettings:
         return int(np.random.SeedSequence([self.seed, index]).generate_state(1)[0])
 
 
-def _fingerprint(settings: LabelSettings, positions: np.ndarray) -> str:
-    digest = hashlib.sha256(np.ascontiguousarray(positions, dtype=np.float64).tobytes()).hexdigest()[:16]
-    return json.dumps({**asdict(settings), "positions_sha256": digest}, sort_keys=True)
+def run_key(dataset: Dataset, settings: LabelSettings) -> str:
+    """Short hash of everything the labels depend on: the name of a run's parts folder, so only a run that would
+    compute the same parts finds them."""
+    digest = hashlib.sha256(json.dumps({**asdict(settings), "model": dataset.model}, sort_keys=True).encode())
+    for array in (dataset.positions, dataset.types, dataset.box):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _label_one(part: Path, index: int, positions: np.ndarray, types: np.ndarray, box: np.ndarray, model: str,
                settings: LabelSettings) -> Path:
-    """One job: label configuration ``index`` unless its part file already holds labels of these settings."""
-    fingerprint = _fingerprint(settings, positions)
+    """One job: label configuration ``index`` unless an earlier run of the same key already wrote its part file."""
     if part.exists():
-        with np.load(part) as done:
-            if str(done["fingerprint"]) == fingerprint:
-                return part
-        raise InvalidInputError(
-            f"{part} was made with other settings or another configuration; delete {part.parent} to start afresh, "
-            "or rerun with the settings it was made with."
-        )
+        return part
     system = System(torch.as_tensor(positions), types, box, model)
     labels = isoconfigurational_labels(
         system, settings.temperature, settings.times, n_replicas=settings.n_replicas, dt=settings.dt,
         seed=settings.job_seed(index), ensemble=settings.ensemble, tau=settings.tau, edges=settings.edges,
         dtype=getattr(torch, settings.dtype),
     )
-    arrays = {"fingerprint": np.array(fingerprint), "times": labels.times, "propensity": labels.propensity,
-              "bond_breaking": labels.bond_breaking}
+    arrays = {"times": labels.times, "propensity": labels.propensity, "bond_breaking": labels.bond_breaking}
     if settings.edges:
         arrays.update(edges=labels.edges, edge_change=labels.edge_change)
     temporary = part.with_name(f".{part.stem}.{os.getpid()}.tmp.npz")
@@ -77,6 +79,7 @@ def _label_one(part: Path, index: int, positions: np.ndarray, types: np.ndarray,
 
 
 def parts_folder(output: Path) -> Path:
+    """The folder of the part files of every run writing ``output``, one subfolder per :func:`run_key`."""
     return Path(f"{output}.parts")
 
 
@@ -84,7 +87,8 @@ def label_dataset(dataset: Dataset, output: str | os.PathLike, settings: LabelSe
                   scheduler: str | None = None, progress: bool = True, provenance: dict | None = None) -> Dataset:
     """Label every configuration of ``dataset`` and write the labelled dataset to ``output`` (native HDF5).
 
-    The temperature of ``settings`` defaults to the dataset's; the part files stay beside the output until deleted.
+    The temperature of ``settings`` defaults to the dataset's. Part files go to ``parts_folder(output) / run_key``
+    and are removed once the output is written (see the module docstring).
     """
     if not settings.temperature:
         if dataset.temperature is None:
@@ -96,12 +100,16 @@ def label_dataset(dataset: Dataset, output: str | os.PathLike, settings: LabelSe
     if dataset.n_configurations == 0:
         raise InvalidInputError("the input dataset holds no configurations to label.")
     output = Path(output)
-    folder = parts_folder(output)
+    folder = parts_folder(output) / run_key(dataset, settings)
     folder.mkdir(parents=True, exist_ok=True)
     jobs = [(folder / f"config_{k:06d}.npz", k, dataset.positions[k], dataset.types, dataset.box, dataset.model,
              settings) for k in range(dataset.n_configurations)]
-    parts = run_jobs(_label_one, jobs, workers=workers, scheduler=scheduler, progress=progress, desc="label")
-    return save_labels(dataset, output, settings, parts, provenance or {})
+    resumed = sum(part.exists() for part, *_ in jobs)
+    parts = run_jobs(_label_one, jobs, workers=workers, scheduler=scheduler, progress=progress,
+                     desc=f"label configurations ({resumed} done before)" if resumed else "label configurations")
+    labelled = save_labels(dataset, output, settings, parts, {**(provenance or {}), "resumed": resumed})
+    shutil.rmtree(parts_folder(output))
+    return labelled
 
 
 def save_labels(dataset: Dataset, output: Path, settings: LabelSettings, parts: list[Path], provenance: dict) -> Dataset:

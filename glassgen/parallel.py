@@ -9,19 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from tqdm.auto import tqdm
-
 from glassgen.errors import InvalidInputError
+from glassgen.progress import Stage
 
 #: Seconds to wait for a Dask scheduler before reporting that it does not answer.
 SCHEDULER_TIMEOUT = 10
 
 
 def _single_threaded(function, *args):
-    """Run a job with one torch thread, so that N workers share N cores instead of oversubscribing them."""
-    import torch
+    """Run a job with one thread, so that N workers share N cores instead of oversubscribing them."""
+    from glassgen.threads import set_threads
 
-    torch.set_num_threads(1)
+    set_threads(1)
     return function(*args)
 
 
@@ -35,18 +34,25 @@ def run_jobs(function: Callable, arguments: Sequence[tuple], *, workers: int | N
         Start a local Dask cluster of this many single-threaded worker processes (None or 0: run serially here).
     scheduler : str or None
         Address of a running Dask scheduler (``tcp://host:8786``) to send the jobs to; excludes ``workers``.
+    progress, desc : bool, str
+        Show the jobs done on stderr as the stage ``desc``.
     """
     arguments = list(arguments)
     if workers is not None and int(workers) < 0:
         raise InvalidInputError(f"workers must be >= 0; got {workers}.")
     if workers and scheduler:
         raise InvalidInputError("give either --workers (start a local cluster) or --scheduler (join one), not both.")
-    if not workers and not scheduler:
-        return [function(*args) for args in tqdm(arguments, desc=desc, disable=not progress)]
-    return _run_dask(function, arguments, int(workers or 0), scheduler, progress, desc)
+    with Stage(desc, len(arguments), unit="job", enabled=progress) as bar:
+        if workers or scheduler:
+            return _run_dask(function, arguments, int(workers or 0), scheduler, bar)
+        results = []
+        for args in arguments:
+            results.append(function(*args))
+            bar.advance()
+        return results
 
 
-def _run_dask(function, arguments: list, workers: int, scheduler: str | None, progress: bool, desc: str) -> list:
+def _run_dask(function, arguments: list, workers: int, scheduler: str | None, bar: Stage) -> list:
     from distributed import Client, LocalCluster, as_completed
 
     if scheduler:
@@ -65,8 +71,9 @@ def _run_dask(function, arguments: list, workers: int, scheduler: str | None, pr
         futures = [client.submit(_single_threaded, function, *args, pure=False) for args in arguments]
         index = {future.key: k for k, future in enumerate(futures)}
         results: list = [None] * len(futures)
-        for future in tqdm(as_completed(futures), total=len(futures), desc=desc, disable=not progress):
+        for future in as_completed(futures):
             results[index[future.key]] = future.result()
+            bar.advance()
         return results
     finally:
         client.close()

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from glassgen.errors import InvalidInputError
+from glassgen.progress import Stage
 from glassgen.systems import get_model, random_start
 
 SAMPLERS = ("metropolis", "swap", "tempering", "pgmc")
@@ -140,26 +141,38 @@ def run_sampler(settings: SamplerSettings, *, budget_seconds: float | None = Non
                 progress: bool = False):
     """Burn in (and train PGMC), then production: ``settings.sweeps`` sweeps, or as many as fit in
     ``budget_seconds`` of production at the speed measured during burn-in. Chains start from ``start``
-    (:func:`start_chains`). Returns a :class:`SamplingOutcome`."""
+    (:func:`start_chains`). Returns a :class:`SamplingOutcome`.
+
+    ``progress`` shows the stages on stderr: PGMC training (steps), burn-in (sweeps), production (sweeps; with a
+    budget their number is fixed from the burn-in speed, so the bar counts those sweeps and its estimate is in time).
+    """
     from glassgen.targets import KATarget
 
     start = start_chains(settings, start)
     target = KATarget(settings.model, start)
     sampler = _sampler(settings, target, start)
     report = {}
+    name = f"{settings.sampler} T={settings.temperature:g}"
     begin = time.perf_counter()
     burn_in = max(1, settings.burn_in)
     if settings.sampler == "pgmc":
-        history = sampler.train(settings.train_steps, progress=progress)
+        with Stage(f"{name} PGMC training", settings.train_steps, enabled=progress) as bar:
+            history = sampler.train(settings.train_steps, callback=lambda _: bar.advance())
         report["training_seconds"] = float(history.seconds)
         sampler.freeze()
     sweep_begin = time.perf_counter()
-    sampler.sweep(burn_in, adapt=True)
+    with Stage(f"{name} burn-in", burn_in, unit="sweep", enabled=progress) as bar:
+        for _ in range(burn_in):
+            sampler.sweep(1, adapt=True)
+            bar.advance()
     per_sweep = (time.perf_counter() - sweep_begin) / burn_in
     setup = time.perf_counter() - begin
     sweeps = settings.sweeps if budget_seconds is None else max(20, int(budget_seconds / max(per_sweep, 1e-9)))
     every = max(settings.every, sweeps // 5000)  # at most 5000 records per chain
-    result = sampler.run(sweeps, burn_in=0, every=every, recompute_every=max(every, 100) // every * every)
+    budget = "" if budget_seconds is None else f" (~{budget_seconds:g} s budget)"
+    with Stage(f"{name} produce{budget}", sweeps, unit="sweep", enabled=progress) as bar:
+        result = sampler.run(sweeps, burn_in=0, every=every, recompute_every=max(every, 100) // every * every,
+                             callback=lambda _: bar.advance())
     if hasattr(result, "results"):
         report["exchange_acceptance"] = np.asarray(result.exchange_acceptance).tolist()
         report["ladder"] = settings.temperatures().tolist()
@@ -240,18 +253,20 @@ def compare_samplers(base: SamplerSettings, temperatures, budget_seconds: float,
     All samplers start from the same configurations (``start``, or the same random ones), so that set-up is equal.
 
     Samplers that do not apply to the model (swap without swappable species) are skipped with a note.
+    ``progress`` shows the runs done and, nested, the stages of the run in hand (:func:`run_sampler`) on stderr.
     """
     rows = []
-    for temperature in temperatures:
-        for name in samplers:
-            try:
-                settings = replace(base, sampler=name, temperature=float(temperature), ladder=None)
-            except InvalidInputError as error:
-                rows.append({"sampler": name, "temperature": float(temperature), "skipped": str(error)})
-                continue
-            if progress:
-                print(f"T = {temperature}: {name} ...", flush=True)
-            rows.append(summarize(run_sampler(settings, budget_seconds=budget_seconds, start=start)))
+    with Stage("compare samplers", len(temperatures) * len(samplers), unit="run", enabled=progress) as bar:
+        for temperature in temperatures:
+            for name in samplers:
+                try:
+                    settings = replace(base, sampler=name, temperature=float(temperature), ladder=None)
+                except InvalidInputError as error:
+                    rows.append({"sampler": name, "temperature": float(temperature), "skipped": str(error)})
+                else:
+                    rows.append(summarize(run_sampler(settings, budget_seconds=budget_seconds, start=start,
+                                                      progress=progress)))
+                bar.advance()
     return rows
 
 

@@ -46,6 +46,7 @@ for bit.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -457,13 +458,14 @@ class MetropolisMC:
             q_random=random_overlap(counts, self.box, OVERLAP_RADIUS), fractions=counts / counts.sum())
 
     def run(self, n_sweeps: int, *, burn_in: int = 0, every: int = 1, keep_samples: bool = False,
-            recompute_every: int = 0) -> MCResult:
+            recompute_every: int = 0, callback: Callable[[int], object] | None = None) -> MCResult:
         """Burn in (adapting steps), then ``n_sweeps`` production sweeps with steps frozen, recording the energy
         and the overlap every ``every`` sweeps.
 
         Acceptance counters are reset at the start of production; the overlap reference is the configuration at
         the start of production, kept from an earlier run when ``burn_in`` is 0 (so that a resumed run continues
         the same records). ``recompute_every`` > 0 recomputes the energy from scratch that often (sweeps).
+        ``callback(s)`` is called after production sweep s, e.g. to show progress.
         """
         if int(n_sweeps) < 0 or int(burn_in) < 0 or int(every) < 1 or int(recompute_every) < 0:
             raise SamplerInputError("n_sweeps, burn_in and recompute_every must be >= 0 and every >= 1; got "
@@ -476,6 +478,8 @@ class MetropolisMC:
             self.sweep(1)
             if self.record_sweep(s, every, recompute_every, energies, overlaps) and keep_samples:
                 samples.append((self.x.clone(), self.types.clone()))
+            if callback is not None:
+                callback(s)
         return self.result(energies, overlaps, samples, self.seconds - seconds, self.n_evaluations - evaluations,
                            int(every))
 

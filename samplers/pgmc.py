@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -321,7 +322,8 @@ class PolicyGuidedMC(MetropolisMC):
         return surrogate.mean(), float(j.mean())
 
     def train(self, n_steps: int, *, lr: float = 0.05, optimizer: str = "adam", baseline: bool = True,
-              n_virtual: int = 16, sweeps_between: int = 1, progress: bool = False) -> TrainingHistory:
+              n_virtual: int = 16, sweeps_between: int = 1, progress: bool = False,
+              callback: Callable[[int], object] | None = None) -> TrainingHistory:
         """``n_steps`` policy-gradient steps, each on ``n_virtual`` virtual proposals per chain (displacements, and
         swaps when ``p_swap`` > 0 and the swap choice is learnable), the chains advancing ``sweeps_between`` sweeps
         of real moves between steps.
@@ -340,7 +342,9 @@ class PolicyGuidedMC(MetropolisMC):
         sweeps_between : int
             Sweeps of the chains with the current policy after each step (>= 0).
         progress : bool
-            Show a tqdm bar.
+            Show a tqdm bar on stderr.
+        callback : callable(step) or None
+            Called after each step with the number of steps done, e.g. to show progress another way.
 
         Returns
         -------
@@ -365,7 +369,7 @@ class PolicyGuidedMC(MetropolisMC):
         train_swaps = self.p_swap > 0 and self.policy.swap_bias is not None
         start, evaluations = time.perf_counter(), self.n_evaluations
         rewards, swap_rewards, scales, parameters = [], [], [], []
-        for _ in tqdm(range(int(n_steps)), desc="PGMC training", disable=not progress, leave=False, unit="step"):
+        for step in tqdm(range(int(n_steps)), desc="PGMC training", disable=not progress, leave=False, unit="step"):
             self.optimizer.zero_grad()
             moves = self.propose_moves(int(n_virtual))
             objective, reward = self._surrogate(moves, "move", baseline)
@@ -384,6 +388,8 @@ class PolicyGuidedMC(MetropolisMC):
             swap_rewards.append(swap_reward)
             scales.append(self.policy.scales.cpu().numpy())
             parameters.append({name: p.detach().cpu().numpy().copy() for name, p in self.policy.named_parameters()})
+            if callback is not None:
+                callback(step + 1)
         self.step = self.policy.scales.to(self.x.dtype)
         return TrainingHistory(np.asarray(rewards), np.asarray(swap_rewards),
                                np.asarray(scales).reshape(-1, self.n_types), parameters,

@@ -11,6 +11,7 @@ production, so exchanges count as decorrelation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,9 +120,10 @@ class ParallelTempering:
             if self.n_sweeps_total % self.exchange_every == 0:
                 self.exchange()
 
-    def run(self, n_sweeps: int, *, burn_in: int = 0, every: int = 1, recompute_every: int = 0) -> TemperingResult:
+    def run(self, n_sweeps: int, *, burn_in: int = 0, every: int = 1, recompute_every: int = 0,
+            callback: Callable[[int], object] | None = None) -> TemperingResult:
         """Burn in (steps adapted), then ``n_sweeps`` production sweeps recording every ``every`` sweeps, as
-        :meth:`samplers.mc.MetropolisMC.run` does per temperature."""
+        :meth:`samplers.mc.MetropolisMC.run` does per temperature (``callback(s)`` after production sweep s)."""
         import time
 
         if int(n_sweeps) < 0 or int(burn_in) < 0 or int(every) < 1 or int(recompute_every) < 0:
@@ -138,6 +140,8 @@ class ParallelTempering:
             self.sweep(1)
             for mc, (energies, overlaps) in zip(self.chains, records):
                 mc.record_sweep(s, every, recompute_every, energies, overlaps)
+            if callback is not None:
+                callback(s)
         results: list[MCResult] = [
             mc.result(energies, overlaps, [], mc.seconds - t0, mc.n_evaluations - e0, int(every))
             for mc, (energies, overlaps), (t0, e0) in zip(self.chains, records, marks)]

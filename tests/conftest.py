@@ -14,3 +14,37 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"real data not found at {SHARED_DATA}: clone the repository beside shared/")
     return SHARED_DATA
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path):
+    """A folder where creating a file fails, as on a read-only file system: a read-only tmpfs mount where this
+    process may mount (root in CI), else a folder without write permission (which stops any non-root user)."""
+    import os
+    import subprocess
+
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
+                             capture_output=True).returncode == 0
+    if not mounted:
+        pytest.skip("running as root where mounting a read-only file system is not permitted")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """Tests run with one torch/BLAS thread, as every glassgen command does by default: glassgen's small operations
+    are fastest so, and CI's two cores are shared with other work (benchmarks/threads.py)."""
+    from glassgen.threads import limited_threads
+
+    with limited_threads(1):
+        yield

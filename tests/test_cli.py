@@ -1,11 +1,14 @@
 """The `glassgen` command, run in-process: JSON outputs on real data, and one-line errors for bad input."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 
-from glassgen.cli import main
+from glassgen.cli import EXAMPLES, main
+from glassgen.cli._output import format_value
+from glassgen.cli.data import equilibrium_rows
 from glassgen.io import load
 from tests.conftest import BOTAN_DIR, KA2D_FILE
 
@@ -71,22 +74,50 @@ def test_demo_runs_end_to_end_on_small_settings(capsys, tmp_path):
     assert result["reloaded_ok"] and result["max_force"] < 1e-8
     assert len(result["propensity_mean_A"]) == 4 and np.all(np.diff(result["propensity_mean_A"]) > 0)
     assert result["inherent_energy_per_particle"] < result["energy_per_particle"]
+    assert result["resumed"] == 0 and not (tmp_path / "demo.h5.parts").exists()
+    assert result["next"][0] == f"glassgen info {tmp_path / 'demo.h5'}"
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["energy", "/no/such/file.npz"], "does not exist"),
-    (["energy", str(BOTAN_1), "--model", "lj"], "unknown model"),
-    (["energy", str(BOTAN_1), "--model", "ka2d"], ""),
-    (["simulate", "--temperature", "-1", "-o", "x.h5"], "temperature must be positive"),
-    (["simulate", "--n", "256", "--frames", "0", "-o", "x.h5"], "--frames and --chains must be >= 1"),
-    (["simulate", "--n", "100", "-o", "x.h5"], "shorter than twice the cut-off"),
-], ids=["missing", "model", "wrong-model", "temperature", "frames", "small-box"])
-def test_bad_input_gives_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"glassgen {argv[0]}: error:") and message in err[0]
-    assert not (tmp_path / "x.h5").exists()
+def test_demo_reruns_with_another_seed_and_ends_with_what_to_do_next(capsys, tmp_path):
+    argv = ["demo", "--n", "256", "--steps", "200", "--frames", "2", "--spacing", "1", "--melt-steps", "100",
+            "--cool-steps", "100", "--replicas", "2", "--label-time", "0.5", "--quiet", "-o", str(tmp_path)]
+    assert main([*argv, "--seed", "1"]) == 0 and main([*argv, "--seed", "2"]) == 0
+    table = capsys.readouterr().out.split("saved and read back")[-1]  # the second run's table
+    lines = [line.strip() for line in table.splitlines()]
+    assert f"glassgen info {tmp_path / 'demo.h5'}" in lines
+    assert lines[-1] == f"glassgen bench --descriptor EPOT --data {tmp_path / 'demo.h5'} --report {tmp_path / 'report'}"
+
+
+def test_tables_read_as_plain_words(shared_data, capsys):
+    assert main(["info", str(BOTAN_DIR)]) == 0
+    table = capsys.readouterr().out
+    assert re.search(r"^species +3277 of species A, 819 of species B$", table, re.M)
+    assert re.search(r"^true labels +propensity$", table, re.M) and re.search(r"^predictions +none", table, re.M)
+    assert not re.search(r"[\[\]{}']|None|True|False", table)
+    assert format_value({"chains": [1, 2], "converged": True, "p": None}) == "chains = 1, 2, converged = yes, p = none"
+
+
+def test_equilibrium_checks_read_as_plain_words():
+    passed = {"fs_between_saved": 0.12, "decorrelated": True, "energy_halves_p_value": 0.4, "stationary": True,
+              "solid_like_fraction": 0.001, "crystallised": False}
+    assert dict(equilibrium_rows(passed)) == {
+        "configurations decorrelated": "yes (F_s = 0.12 between saved, below 1/e)",
+        "energy stationary": "yes (t-test p = 0.4)", "crystallised": "no (0.1 % solid-like, threshold 5 %)"}
+    failed = dict(equilibrium_rows({**passed, "decorrelated": False, "fs_between_saved": 0.6, "stationary": False,
+                                    "energy_halves_p_value": 0.001, "crystallised": True, "solid_like_fraction": 0.2}))
+    assert [value.split()[0] for value in failed.values()] == ["no", "no", "yes"]
+    assert all(option in text for option, text in zip(("--spacing", "--steps", "--seed"), failed.values()))
+    untested = dict(equilibrium_rows({**passed, "stationary": None, "energy_halves_p_value": None,
+                                      "crystallised": None, "solid_like_fraction": None}))
+    assert untested["energy stationary"].startswith("not tested") and untested["crystallised"] == "not checked (2D)"
+
+
+@pytest.mark.parametrize("command", ["train", "sample"])
+def test_help_example_survives_copy_paste(command, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # narrower than the examples
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert EXAMPLES[command] in [line.strip() for line in capsys.readouterr().out.splitlines()]
 
 
 def test_bad_npz_file_gives_one_line(capsys, tmp_path):
@@ -95,3 +126,16 @@ def test_bad_npz_file_gives_one_line(capsys, tmp_path):
     assert main(["energy", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "initial_positions" in err[0]
+
+
+def test_warnings_are_one_line_on_stderr_and_json_stays_alone_on_stdout(capsys, tmp_path):
+    """A spacing too short to decorrelate configurations is warned about in one line, not with Python's source echo."""
+    argv = ["simulate", "--model", "ka2d", "--n", "64", "--temperature", "0.3", "--steps", "100", "--frames", "2",
+            "--spacing", "0.05", "--melt-steps", "10", "--cool-steps", "10", "--quiet", "--json",
+            "-o", str(tmp_path / "s.h5")]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [line for line in captured.err.strip().splitlines()
+                                                 if line.startswith("glassgen simulate: warning: ")]
+    assert "increase the spacing" in captured.err
+    assert len(captured.out.strip().splitlines()) == 1 and json.loads(captured.out)["n_configurations"] == 2

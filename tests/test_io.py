@@ -311,6 +311,17 @@ def test_hdf5_round_trip_without_optional_fields(botan, tmp_path):
     np.testing.assert_array_equal(back.positions, bare.positions)
 
 
+def test_predicted_labels_round_trip_beside_true_labels(botan, tmp_path):
+    data = replace(botan.subset([0, 1]), predicted_propensity=0.5 * botan.propensity[:2])
+    back = load(save(data, tmp_path / "predicted.h5"))
+    np.testing.assert_array_equal(back.propensity, botan.propensity[:2])
+    np.testing.assert_array_equal(back.predicted_propensity, 0.5 * botan.propensity[:2])
+    assert back.predicted_bond_breaking is None
+    np.testing.assert_array_equal(back.subset([1]).predicted_propensity, data.predicted_propensity[1:])
+    with pytest.raises(InvalidInputError, match="predicted_propensity"):  # one time axis for labels and predictions
+        replace(data, predicted_propensity=np.zeros((2, 2, 4096)))
+
+
 def test_load_checks_arguments_against_a_native_file(botan, tmp_path):
     path = save(botan.subset([0]), tmp_path / "one.h5")
     assert load(path, model="ka3d", temperature=0.44).n_configurations == 1

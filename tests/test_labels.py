@@ -12,6 +12,7 @@ from glassgen.dynamics import VelocityVerlet, equilibrate, maxwell_boltzmann, ru
 from glassgen.dynamics.isoconfig import isoconfigurational_labels
 from glassgen.errors import InvalidInputError
 from glassgen.io import Dataset, load, save
+from glassgen import labeling
 from glassgen.labeling import LabelSettings, label_dataset, parts_folder
 from glassgen.parallel import run_jobs
 from glassgen.systems import ForceField, lattice_start
@@ -85,22 +86,44 @@ def test_edge_target_is_the_change_of_pair_distance(liquid):
     assert labels.edge_change.shape == (1, len(pairs)) and np.abs(labels.edge_change).max() > 0
 
 
-def test_label_job_resumes_and_is_the_same_serial_or_on_workers(liquid, tmp_path):
+def _stop_at(monkeypatch, index: int) -> None:
+    """Make the labelling job stop (as on Ctrl-C) when it reaches configuration ``index``."""
+    label_one = labeling._label_one
+
+    def stopping(part, k, *rest):
+        if k == index:
+            raise KeyboardInterrupt
+        return label_one(part, k, *rest)
+
+    monkeypatch.setattr(labeling, "_label_one", stopping)
+
+
+def test_label_job_resumes_and_is_the_same_serial_or_on_workers(liquid, tmp_path, monkeypatch):
     data = _dataset(liquid)
     settings = LabelSettings(times=(0.1, 1.0), n_replicas=4, seed=3)
-    first = label_dataset(data, tmp_path / "a.h5", settings, progress=False)
-    parts = sorted(parts_folder(tmp_path / "a.h5").glob("config_*.npz"))
-    assert len(parts) == 3
-    kept_time = parts[0].stat().st_mtime_ns
-    parts[2].unlink()  # as if the run had stopped before the last configuration
-    again = label_dataset(data, tmp_path / "a.h5", settings, progress=False)
-    assert parts[0].stat().st_mtime_ns == kept_time
-    np.testing.assert_array_equal(first.propensity, again.propensity)
+    _stop_at(monkeypatch, 2)  # as if the run had stopped before the last configuration
+    with pytest.raises(KeyboardInterrupt):
+        label_dataset(data, tmp_path / "a.h5", settings, progress=False)
+    assert len(list(parts_folder(tmp_path / "a.h5").glob("*/config_*.npz"))) == 2
+    monkeypatch.undo()
+    resumed = label_dataset(data, tmp_path / "a.h5", settings, progress=False)
+    assert resumed.metadata["labels"]["resumed"] == 2
+    assert not parts_folder(tmp_path / "a.h5").exists()  # removed once the labels are written
     on_workers = label_dataset(data, tmp_path / "b.h5", settings, workers=2, progress=False)
-    np.testing.assert_array_equal(first.propensity, on_workers.propensity)
-    np.testing.assert_array_equal(first.bond_breaking, load(tmp_path / "b.h5").bond_breaking)
-    with pytest.raises(InvalidInputError, match="other settings"):
-        label_dataset(data, tmp_path / "a.h5", LabelSettings(times=(0.1, 1.0), n_replicas=4, seed=4), progress=False)
+    assert on_workers.metadata["labels"]["resumed"] == 0
+    np.testing.assert_array_equal(resumed.propensity, on_workers.propensity)
+    np.testing.assert_array_equal(resumed.bond_breaking, load(tmp_path / "b.h5").bond_breaking)
+
+
+def test_label_rerun_with_another_seed_starts_afresh_beside_stale_parts(liquid, tmp_path, monkeypatch, capsys):
+    source, out = save(_dataset(liquid), tmp_path / "in.h5"), tmp_path / "out.h5"
+    argv = ["label", str(source), "--times", "0.1", "--replicas", "2", "--quiet", "-o", str(out)]
+    _stop_at(monkeypatch, 1)
+    assert main([*argv, "--seed", "3"]) == 130  # leaves the part of configuration 0, seed 3
+    monkeypatch.undo()
+    assert main([*argv, "--seed", "4"]) == 0
+    assert "resumed 0 of 3" in capsys.readouterr().out
+    assert load(out).metadata["labels"]["seed"] == 4 and not parts_folder(out).exists()
 
 
 @pytest.mark.parametrize("settings,match", [
@@ -126,5 +149,5 @@ def test_label_command_writes_labels(liquid, tmp_path, capsys):
     assert main(["label", str(source), "--times", "0.1", "0.5", "--replicas", "3", "--quiet", "--json",
                  "-o", str(tmp_path / "out.h5")]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["n_configurations"] == 3 and result["times"] == [0.1, 0.5]
+    assert result["n_configurations"] == 3 and result["times"] == [0.1, 0.5] and result["resumed"] == 0
     assert load(tmp_path / "out.h5").propensity.shape == (3, 2, 256)

@@ -258,6 +258,9 @@ def test_inherent_states_are_minima_and_used_when_missing(data, capsys):
     model.fit(minimised)
     capsys.readouterr()
     automatic = model.predict(small)
+    assert capsys.readouterr().err == ""  # progress=False: silent
+    model.progress = True
+    np.testing.assert_array_equal(automatic, model.predict(small))
     assert "minimising 1 configuration(s) with FIRE" in capsys.readouterr().err
     np.testing.assert_array_equal(automatic, model.predict(inherent_states(small)))
 

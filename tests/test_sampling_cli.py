@@ -4,7 +4,6 @@ keys the issue asks for, and the comparison writes its table and figure."""
 import json
 
 import numpy as np
-import pytest
 
 from glassgen.cli import main
 from glassgen.io import load
@@ -29,19 +28,6 @@ def test_sample_swap_saves_species_sorted_chains_whose_energy_matches(capsys, tm
     energies = evaluate(data.system(), energy=True).energy.numpy() / 44
     assert np.all(energies < 0)  # a liquid at T = 1, not overlapping random points
     assert data.metadata["sampler"] == "swap" and data.metadata["command"].startswith("glassgen sample")
-
-
-def test_swap_on_binary_ka_is_refused_with_the_fix(capsys, tmp_path):
-    assert main(["sample", "--sampler", "swap", "--model", "ka3d", "--n", "256", "-o", str(tmp_path / "x.h5")]) == 2
-    assert "no swappable species" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("argv, message", [(["--temperature", "0"], "positive"), (["--chains", "0"], "chains"),
-                                           (["--step", "-1"], "step"),
-                                           (["--sampler", "tempering", "--ladder", "1.0", "0.8"], "increasing")])
-def test_bad_sampler_settings_are_one_line_errors(capsys, tmp_path, argv, message):
-    assert main(["sample", *argv, "-o", str(tmp_path / "x.h5")]) == 2
-    assert message in capsys.readouterr().err
 
 
 def test_compare_samplers_writes_table_and_figure(capsys, tmp_path):

@@ -13,10 +13,10 @@ from glassgen.bench.metrics import CHI4_THRESHOLD, Chi4Pair, chi4_pair, pearson,
 from glassgen.bench.published import GLASSBENCH
 from glassgen.bench.replicas import replica_displacements
 from glassgen.bench.report import write_report
-from glassgen.bench.tasks import TAU_ALPHA, evaluate, label_time, transfer_matrix
+from glassgen.bench.tasks import TAU_ALPHA, evaluate, label_time, transfer_matrix, true_labels
 
 __all__ = [
     "BASELINES", "CHI4_THRESHOLD", "Chi4Pair", "DEFAULT_LENGTH", "GLASSBENCH", "TAU_ALPHA", "chi4_pair", "evaluate",
     "label_time", "pearson", "r2", "replica_displacements", "rho_max", "score_descriptor", "time_index",
-    "transfer_matrix", "with_inherent_states", "write_report",
+    "transfer_matrix", "true_labels", "with_inherent_states", "write_report",
 ]

@@ -20,7 +20,7 @@ from dataclasses import replace
 import numpy as np
 
 from glassgen import descriptors
-from glassgen.bench.tasks import evaluate
+from glassgen.bench.tasks import evaluate, true_labels
 from glassgen.dynamics.minimization import minimize
 from glassgen.errors import InvalidInputError
 from glassgen.io import Dataset
@@ -96,6 +96,7 @@ def score_descriptor(name: str, dataset: Dataset, length: float = DEFAULT_LENGTH
     if cls is None:
         raise InvalidInputError(f"{name} needs glassgen.descriptors.{class_name}, which this glassgen lacks.")
     inherent = on_inherent if inherent is None else bool(inherent)
+    true_labels(dataset, evaluate_options.get("label", "propensity"))
     start = clock.perf_counter()
     if inherent:
         dataset = with_inherent_states(dataset, **(minimize_options or {}))

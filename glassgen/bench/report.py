@@ -137,9 +137,12 @@ def _markdown(title: str, scores: dict, transfers: dict, ceiling: dict, publishe
     lines = [f"# {title}", ""]
     if scores:
         first = next(iter(scores.values()))
-        where = f"{first.get('model')} at T = {first.get('temperature')}, label {first.get('label')}"
+        label = first.get("label")
+        where = f"{first.get('model')} at T = {first.get('temperature')}"
         lines += [(f"Scored on {where}: species {first.get('species')} only, pooled over all configurations "
-                   "(not per-configuration averages).")]
+                   "(not per-configuration averages)."),
+                  (f"Truth: the true `{label}` labels of the data (isoconfigurational simulation), never stored "
+                   f"predictions (`predicted_{label}`).")]
         if published:
             lines += ["In parentheses: the published GlassBench value."]
         pearson = published.get("pearson", {})

@@ -15,27 +15,34 @@ import numpy as np
 from glassgen.bench.metrics import CHI4_THRESHOLD, chi4_pair, pearson, r2, time_index
 from glassgen.errors import InvalidInputError
 from glassgen.io import Dataset
+from glassgen.io.dataset import LABELS
 
-__all__ = ["TAU_ALPHA", "evaluate", "label_time", "transfer_matrix"]
+__all__ = ["TAU_ALPHA", "evaluate", "label_time", "transfer_matrix", "true_labels"]
 
 #: tau_alpha of the GlassBench temperatures per (dimension, T), REFERENCE.md section 1.
 TAU_ALPHA = {(3, 0.64): 16.5, (3, 0.56): 52.0, (3, 0.50): 217.0, (3, 0.44): 4120.0, (2, 0.30): 2200.0,
              (2, 0.23): 918306.0}
-
-_LABELS = ("propensity", "bond_breaking")
-
 
 def key(value: float) -> str:
     """The JSON key of a time or temperature: ``%g``."""
     return f"{float(value):g}"
 
 
-def _label(dataset: Dataset, label: str) -> np.ndarray:
-    if label not in _LABELS:
-        raise InvalidInputError(f"label must be one of {_LABELS}; got {label!r}.")
+def true_labels(dataset: Dataset, label: str) -> np.ndarray:
+    """The dataset's true ``label`` (M, K, N), the only truth a score is measured against (never its predictions).
+
+    Called before any expensive work (descriptors, predictions), so unlabelled data fail at once, in one line.
+    """
+    if label not in LABELS:
+        raise InvalidInputError(f"label must be one of {LABELS}; got {label!r}.")
     values = getattr(dataset, label)
     if values is None:
-        raise InvalidInputError(f"the dataset has no {label} label; label it first (glassgen label) or pick the other.")
+        other = [name for name in LABELS if getattr(dataset, name) is not None]
+        predicted = f" (predicted_{label} holds predictions, not the truth)" if getattr(
+            dataset, f"predicted_{label}") is not None else ""
+        fix = f"score its {other[0]} labels instead, or " if other else ""
+        raise InvalidInputError(f"the data hold no true {label} labels to score against{predicted}; {fix}label it "
+                                "with glassgen label first.")
     if dataset.times is None:
         raise InvalidInputError(
             "the dataset's labels have no times; load it with times=... (the source's times_{T}.dat table)."
@@ -80,7 +87,7 @@ def evaluate(predictions, dataset: Dataset, species: int = 0, *, times=None, lab
         (M times the particles of the species); ``times``, ``species``, ``label``, ``model``, ``temperature``;
         ``sample``: {"true": [K lists], "predicted": [K lists]} when ``n_sample`` > 0.
     """
-    true = _label(dataset, label)
+    true = true_labels(dataset, label)
     if times is not None:
         true = true[:, [time_index(dataset.times, t) for t in np.atleast_1d(times)]]
     times = dataset.times if times is None else np.atleast_1d(np.asarray(times, dtype=np.float64))
@@ -200,7 +207,7 @@ def transfer_matrix(predictors_by_T: Mapping, datasets_by_T: Mapping, time="tau_
         row = []
         for t_test, dataset in datasets_by_T.items():
             pred = np.asarray(predictor.predict(dataset), dtype=np.float64)
-            true = _label(dataset, label)
+            true = true_labels(dataset, label)
             if pred.ndim != 3 or pred.shape[0] != true.shape[0] or pred.shape[2] != true.shape[2] \
                     or (column is None and pred.shape[1] != 1):
                 raise InvalidInputError(

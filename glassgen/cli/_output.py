@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,15 +12,25 @@ import torch
 import glassgen
 
 
-def output(args, payload: dict, rows: list[tuple[str, object]] | None = None) -> None:
-    """Print the payload as JSON (--json) or as an aligned two-column table of `rows` (default: the payload)."""
+def output(args, payload: dict, rows: list[tuple[str, object]] | None = None, notes: Sequence[str] = ()) -> None:
+    """Print the payload as JSON (--json) or as an aligned two-column table of `rows` (default: the payload).
+
+    ``notes`` are lines after the table for a person (what to do next), never part of the JSON, which a program reads.
+    """
     if args.json:
         print(json.dumps(payload, default=jsonable))
         return
-    rows = rows if rows is not None else list(payload.items())
+    rows = rows if rows is not None else [(_label(key), value) for key, value in payload.items()]
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         print(f"{label:<{width}}  {format_value(value)}")
+    for line in notes:
+        print(line)
+
+
+def _label(key: str) -> str:
+    """A JSON key as a row label: 'n_configurations' -> 'number of configurations', 'max_force' -> 'max force'."""
+    return ("number of " + key[2:] if key.startswith("n_") else key).replace("_", " ")
 
 
 def jsonable(value):
@@ -31,11 +42,21 @@ def jsonable(value):
 
 
 def format_value(value) -> str:
+    """One table cell in plain words: yes/no, numbers to 6 digits, lists and mappings comma-separated; a vector of
+    floats keeps its brackets. Never Python syntax (quotes, None, True), which a person should not have to read."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "none"
     if isinstance(value, float):
         return f"{value:.6g}"
-    if isinstance(value, (list, tuple)) and value and isinstance(value[0], float):
-        shown = ", ".join(f"{v:.6g}" for v in value[:8])
-        return f"[{shown}{', ...' if len(value) > 8 else ''}]"
+    if isinstance(value, dict):
+        return ", ".join(f"{key} = {format_value(item)}" for key, item in value.items()) or "none"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "none"
+        shown = ", ".join(format_value(v) for v in value[:8]) + (", ..." if len(value) > 8 else "")
+        return f"[{shown}]" if isinstance(value[0], float) else shown
     return str(value)
 
 

@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from glassgen.cli._output import evaluate_energies, format_value, load_data, output, provenance, summary_energies
-from glassgen.errors import InvalidInputError
+from glassgen.cli._arguments import add_output, nonnegative_int, positive_float, positive_int
+from glassgen.cli._output import evaluate_energies, load_data, output, provenance, summary_energies
+from glassgen.io.dataset import LABELS, PREDICTED_LABELS
 from glassgen.systems import get_model
+
+
+def _present(data, names) -> list[str]:
+    """The fields among ``names`` that ``data`` holds: true labels and predictions are listed apart, never mixed."""
+    return [name for name in names if getattr(data, name) is not None]
+
+
+def _times(times) -> str:
+    """Label times as a person writes them: '0.1, 1, 10'."""
+    return "none" if times is None else ", ".join(f"{t:g}" for t in times)
+
+
+def _describe_system(data) -> str:
+    temperature = "unknown temperature" if data.temperature is None else f"temperature {data.temperature:g}"
+    return f"{data.model}, {data.n_particles} particles, {temperature}"
 
 
 def cmd_info(args) -> None:
@@ -23,9 +40,16 @@ def cmd_info(args) -> None:
         "density": data.n_particles / float(np.prod(data.box)), "temperature": data.temperature,
         "has_inherent_states": data.inherent_positions is not None,
         "times": None if data.times is None else data.times.tolist(),
-        "labels": [name for name in ("propensity", "bond_breaking") if getattr(data, name) is not None],
+        "labels": _present(data, LABELS), "predictions": _present(data, PREDICTED_LABELS),
     }
-    output(args, payload)
+    species = ", ".join(f"{count} of species {chr(ord('A') + s)}" for s, count in enumerate(counts))
+    rows = [("file", args.file), ("system", _describe_system(data)),
+            ("configurations", data.n_configurations), ("species", species),
+            ("box", " x ".join(f"{edge:.6g}" for edge in data.box) + f" (density {payload['density']:.4g})"),
+            ("inherent states", payload["has_inherent_states"]), ("label times", _times(data.times)),
+            ("true labels", payload["labels"] or "none (glassgen label makes them)"),
+            ("predictions", payload["predictions"] or "none (glassgen predict makes them)")]
+    output(args, payload, rows)
 
 
 def cmd_energy(args) -> None:
@@ -43,8 +67,8 @@ def cmd_import(args) -> None:
     data.metadata = {**data.metadata, **provenance(args)}
     path = save(data, args.output)
     output(args, {"output": str(path), "model": data.model, "n_configurations": data.n_configurations,
-                   "n_particles": data.n_particles,
-                   "labels": [k for k in ("propensity", "bond_breaking") if getattr(data, k) is not None]})
+                   "n_particles": data.n_particles, "labels": _present(data, LABELS),
+                   "predictions": _present(data, PREDICTED_LABELS)})
 
 
 def _minimize_dataset(data, args):
@@ -86,10 +110,6 @@ def _simulate(args):
     from glassgen.io import Dataset
     from glassgen.systems import lattice_start
 
-    if not args.temperature > 0:
-        raise InvalidInputError(f"--temperature must be positive; got {args.temperature}.")
-    if args.frames < 1 or args.chains < 1:
-        raise InvalidInputError(f"--frames and --chains must be >= 1; got {args.frames} and {args.chains}.")
     start = lattice_start(args.model, args.n, density=args.density, batch=args.chains, seed=args.seed)
     production = produce(
         start, args.temperature, args.frames, args.spacing, equilibration_steps=args.steps, dt=args.dt,
@@ -116,9 +136,15 @@ def cmd_simulate(args) -> None:
     elapsed = time.perf_counter() - begin
     energies, _ = evaluate_energies(data)
     path = save(data, args.output)
-    output(args, {"output": str(path), "model": data.model, "n_particles": data.n_particles,
-                   "temperature": args.temperature, "n_configurations": data.n_configurations,
-                   **summary_energies(energies), "equilibrium_checks": checks, "seconds": elapsed})
+    payload = {"output": str(path), "model": data.model, "n_particles": data.n_particles,
+               "temperature": args.temperature, "n_configurations": data.n_configurations,
+               **summary_energies(energies), "equilibrium_checks": checks, "seconds": elapsed}
+    chains = f" from {args.chains} chains" if args.chains > 1 else ""
+    rows = [("output", path), ("system", _describe_system(data)),
+            ("configurations saved", f"{data.n_configurations}{chains}, spaced by t = {args.spacing:g}"),
+            ("energy per particle (mean)", payload["energy_per_particle"]), *equilibrium_rows(checks),
+            ("seconds", f"{elapsed:.1f}")]
+    output(args, payload, rows)
 
 
 def cmd_label(args) -> None:
@@ -136,19 +162,59 @@ def cmd_label(args) -> None:
     elapsed = time.perf_counter() - begin
     is_a = labelled.types == 0
     replica_steps = labelled.n_configurations * args.replicas * round(labelled.times[-1] / args.dt)
-    output(args, {
+    payload = {
         "output": str(args.output), "n_configurations": labelled.n_configurations,
         "temperature": labelled.temperature, "times": labelled.times.tolist(),
         "propensity_mean_A": labelled.propensity[:, :, is_a].mean(axis=(0, 2)).tolist(),
         "bond_breaking_mean_A": labelled.bond_breaking[:, :, is_a].mean(axis=(0, 2)).tolist(),
+        "resumed": labelled.metadata["labels"]["resumed"],
         "seconds": elapsed, "replica_steps_per_second": replica_steps / elapsed,
-    })
+    }
+    rows = [("output", args.output), ("system", _describe_system(labelled)), ("labelled", _resumed(labelled)),
+            ("label times", _times(labelled.times)),
+            ("mean propensity of A", _per_time(labelled.times, payload["propensity_mean_A"])),
+            ("mean bond-breaking of A", _per_time(labelled.times, payload["bond_breaking_mean_A"])),
+            ("replica steps per second", f"{payload['replica_steps_per_second']:.3g}"), ("seconds", f"{elapsed:.1f}")]
+    output(args, payload, rows)
 
 
-def _stationarity(checks: dict) -> str:
+def _resumed(labelled) -> str:
+    """'6 configurations, resumed 2 of 6 from an earlier run': says when stored parts were reused, and how many."""
+    total, resumed = labelled.n_configurations, labelled.metadata["labels"]["resumed"]
+    if not resumed:
+        return f"{total} configurations, all computed now (resumed 0 of {total})"
+    return f"{total} configurations, resumed {resumed} of {total} from an earlier run with the same settings"
+
+
+def _per_time(times, values) -> str:
+    return ", ".join(f"{value:.4g} at t = {t:g}" for t, value in zip(times, values))
+
+
+def equilibrium_rows(checks: dict) -> list[tuple[str, str]]:
+    """The equilibrium checks of `produce` as table rows in plain words, saying what to change when one fails.
+
+    One formatter for `simulate` and `demo`, so both say the same thing the same way.
+    """
+    from glassgen.dynamics.crystallinity import CRYSTALLISED_FRACTION
+    from glassgen.dynamics.production import MIN_BLOCKS
+
+    fs = checks["fs_between_saved"]
+    rows = [("configurations decorrelated", f"yes (F_s = {fs:.2g} between saved, below 1/e)" if checks["decorrelated"]
+             else f"no (F_s = {fs:.2g} between saved, not below 1/e): increase --spacing")]
     if checks["stationary"] is None:
-        return "not tested (fewer than 6 blocks)"
-    return f"{checks['stationary']} (p = {checks['energy_halves_p_value']:.2g})"
+        rows.append(("energy stationary", f"not tested (too few saved configurations; {MIN_BLOCKS} are needed)"))
+    else:
+        verdict = "yes" if checks["stationary"] else "no"
+        advice = "" if checks["stationary"] else ": equilibrate longer (--steps)"
+        rows.append(("energy stationary", f"{verdict} (t-test p = {checks['energy_halves_p_value']:.2g}){advice}"))
+    if checks["crystallised"] is None:
+        rows.append(("crystallised", "not checked (2D)"))
+    else:
+        verdict = "yes" if checks["crystallised"] else "no"
+        advice = ": start again with another --seed or a higher --temperature" if checks["crystallised"] else ""
+        rows.append(("crystallised", f"{verdict} ({100 * checks['solid_like_fraction']:.1f} % solid-like, threshold "
+                                     f"{100 * CRYSTALLISED_FRACTION:g} %){advice}"))
+    return rows
 
 
 def cmd_demo(args) -> None:
@@ -176,30 +242,39 @@ def cmd_demo(args) -> None:
     timings["label_seconds"] = time.perf_counter() - begin
     reloaded = load(path)
     propensity_a = labelled.propensity[:, :, labelled.types == 0].mean(axis=(0, 2))
+    where, report = shlex.quote(str(path)), shlex.quote(str(args.output / "report"))
+    next_steps = [f"glassgen info {where}", f"glassgen bench --descriptor EPOT --data {where} --report {report}"]
+    production_steps = round(args.frames * args.spacing / args.dt)
     payload = {
         "output": str(path), "model": data.model, "n_particles": data.n_particles, "temperature": args.temperature,
-        "md_steps": args.melt_steps + args.cool_steps + args.steps + round(args.frames * args.spacing / args.dt),
+        "md_steps": args.melt_steps + args.cool_steps + args.steps + production_steps,
         "n_configurations": data.n_configurations, "equilibrium_checks": checks,
         **summary_energies(energies), "inherent_energy_per_particle": float(np.mean(inherent_energies)),
         "max_force": float(max_force.max()), "fire_steps": steps, "label_times": labelled.times.tolist(),
-        "propensity_mean_A": propensity_a.tolist(), **timings,
+        "propensity_mean_A": propensity_a.tolist(), "resumed": labelled.metadata["labels"]["resumed"], **timings,
         "reloaded_ok": bool(np.array_equal(reloaded.inherent_positions, data.inherent_positions)
                             and np.array_equal(reloaded.propensity, labelled.propensity)),
+        "next": next_steps,
     }
-    rows = [("output", path), ("system", f"{data.model}, N = {data.n_particles}, T = {args.temperature}"),
-            ("MD steps (melt + cool + equilibrate + produce)",
-             f"{args.melt_steps} + {args.cool_steps} + {args.steps} + {round(args.frames * args.spacing / args.dt)}"),
-            ("configurations saved", f"{data.n_configurations}, {args.spacing} apart"),
-            ("F_s between saved (< 1/e?)", f"{checks['fs_between_saved']:.3f} ({checks['decorrelated']})"),
-            ("energy stationary (t-test p)", _stationarity(checks)),
-            ("solid-like particles (crystal if > 5 %)", f"{100 * checks['solid_like_fraction']:.1f} %"),
-            ("E/N thermal (mean)", payload["energy_per_particle"]),
-            ("E/N inherent (mean)", payload["inherent_energy_per_particle"]),
-            ("max |F| after FIRE", payload["max_force"]),
-            (f"propensity of A at t = {format_value(labelled.times.tolist())}", propensity_a.tolist()),
-            ("time MD / FIRE / labels [s]", " / ".join(f"{timings[k]:.1f}" for k in
-                                                        ("simulate_seconds", "minimize_seconds", "label_seconds")))]
-    output(args, payload, rows)
+    rows = [("system", _describe_system(labelled)),
+            ("simulated", f"{payload['md_steps']} time steps: {args.melt_steps} melting at temperature "
+                          f"{sim.melt_temperature:g}, "
+                          f"{args.cool_steps} cooling, {args.steps} settling, {production_steps} saving"),
+            ("configurations saved", f"{data.n_configurations}, spaced by t = {args.spacing:g}"),
+            *equilibrium_rows(checks),
+            ("energy per particle", f"{payload['energy_per_particle']:.4f} as simulated, "
+                                    f"{payload['inherent_energy_per_particle']:.4f} at the nearest energy minimum"),
+            ("minimised", f"{steps} steps, largest force left {payload['max_force']:.1e}"),
+            ("labelled", _resumed(labelled) + f", {args.replicas} replica runs each"),
+            ("mean distance moved by A", _per_time(labelled.times, propensity_a)),
+            ("saved and read back", f"{'yes' if payload['reloaded_ok'] else 'NO, the file differs'}: {path}"),
+            ("seconds", f"{timings['simulate_seconds']:.1f} simulating, {timings['minimize_seconds']:.1f} minimising, "
+                        f"{timings['label_seconds']:.1f} labelling")]
+    notes = ["", f"Done: {path} holds {data.n_configurations} liquid configurations, their energy minima and how far "
+             "each particle tends to move (its propensity).", "Next: see what the file holds, then score how well the "
+             "energy at the minimum predicts that mobility (report in Markdown and figures):",
+             *(f"  {command}" for command in next_steps)]
+    output(args, payload, rows, notes)
 
 
 EXAMPLES = {
@@ -220,68 +295,72 @@ def add_commands(command) -> None:
     command("energy", cmd_energy, "Potential energy per particle of each configuration.", takes_file=True)
     sub = command("import", cmd_import, "Convert GlassBench/BOTAN npz files into one glassgen HDF5 file.",
                   takes_file=True)
-    sub.add_argument("-o", "--output", type=Path, required=True, help="HDF5 file to write")
-    sub.add_argument("--temperature", type=float, help="temperature, where the file names do not give it")
+    add_output(sub, kind="file", help="HDF5 file to write")
+    sub.add_argument("--temperature", type=positive_float, help="temperature, where the file names do not give it")
 
     sub = command("minimize", cmd_minimize, "Quench every configuration to its inherent state with FIRE.",
                   takes_file=True)
-    sub.add_argument("-o", "--output", type=Path, required=True, help="HDF5 file to write (with inherent_positions)")
+    add_output(sub, kind="file", help="HDF5 file to write (with inherent_positions)")
     _minimize_options(sub)
 
     sub = command("simulate", cmd_simulate, "Start, melt, cool and run a KA system at a temperature (Bussi NVT).")
     sub.add_argument("--model", default="ka3d", help="ka3d (default), ka3d-sf or ka2d")
-    sub.add_argument("--n", type=int, default=1000, help="number of particles (default 1000)")
-    sub.add_argument("--density", type=float, help="number density (default: the model's)")
-    sub.add_argument("--chains", type=int, default=1, help="independent configurations run as one batch")
-    sub.add_argument("--melt-temperature", type=float, default=2.0, help="melting temperature (default 2.0)")
+    sub.add_argument("--n", type=positive_int, default=1000, help="number of particles (default 1000)")
+    sub.add_argument("--density", type=positive_float, help="number density (default: the model's)")
+    sub.add_argument("--chains", type=positive_int, default=1, help="independent configurations run as one batch")
+    sub.add_argument("--melt-temperature", type=positive_float, default=2.0, help="melting temperature (default 2.0)")
     sub.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    sub.add_argument("-o", "--output", type=Path, required=True, help="HDF5 file to write")
+    add_output(sub, kind="file", help="HDF5 file to write")
     _run_options(sub, temperature=0.8, steps=20000, frames=10, spacing=10.0)
 
     sub = command("label", cmd_label, "Isoconfigurational propensity and bond-breaking labels of every configuration.",
                   takes_file=True)
-    sub.add_argument("-o", "--output", type=Path, required=True,
-                     help="HDF5 file to write; parts go to OUTPUT.parts/ and a rerun resumes from them")
-    sub.add_argument("--times", type=float, nargs="+", help="label times (default: a log grid from --t-min..--t-max)")
-    sub.add_argument("--t-min", type=float, default=0.1, help="first time of the log grid (default 0.1)")
-    sub.add_argument("--t-max", type=float, default=100.0, help="last time of the log grid (default 100)")
-    sub.add_argument("--n-times", type=int, default=8, help="points of the log grid (default 8)")
-    sub.add_argument("--replicas", type=int, default=32, help="replicas per configuration (default 32)")
-    sub.add_argument("--temperature", type=float, help="temperature (default: the dataset's)")
+    add_output(sub, kind="file", help="HDF5 file to write; parts go to OUTPUT.parts/ and a rerun with the same settings "
+                                          "resumes from them")
+    sub.add_argument("--times", type=positive_float, nargs="+",
+                     help="label times (default: a log grid from --t-min..--t-max)")
+    sub.add_argument("--t-min", type=positive_float, default=0.1, help="first time of the log grid (default 0.1)")
+    sub.add_argument("--t-max", type=positive_float, default=100.0, help="last time of the log grid (default 100)")
+    sub.add_argument("--n-times", type=positive_int, default=8, help="points of the log grid (default 8)")
+    sub.add_argument("--replicas", type=positive_int, default=32, help="replicas per configuration (default 32)")
+    sub.add_argument("--temperature", type=positive_float, help="temperature (default: the dataset's)")
     sub.add_argument("--ensemble", choices=("nve", "nvt"), default="nve", help="replica dynamics (default nve)")
     sub.add_argument("--edges", action="store_true", help="also the BOTAN edge target (pair-distance changes)")
-    sub.add_argument("--dt", type=float, default=0.005, help="time step (default 0.005)")
+    sub.add_argument("--dt", type=positive_float, default=0.005, help="time step (default 0.005)")
     sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    sub.add_argument("--workers", type=int, help="start a local Dask cluster of this many worker processes")
+    sub.add_argument("--workers", type=positive_int, help="start a local Dask cluster of this many worker processes")
     sub.add_argument("--scheduler", help="address of a running Dask scheduler to send the jobs to")
     sub.add_argument("--quiet", action="store_true", help="no progress bars")
 
     sub = command("demo", cmd_demo, "Small end-to-end run: simulate KA3D, quench to inherent states, label, save, reload.")
-    sub.add_argument("--n", type=int, default=1000, help="number of particles (default 1000)")
-    sub.add_argument("-o", "--output", type=Path, default=Path("glassgen-demo"), help="folder for demo.h5")
+    sub.add_argument("--n", type=positive_int, default=1000, help="number of particles (default 1000)")
+    add_output(sub, kind="folder", required=False, default=Path("glassgen-demo"), help="folder for demo.h5")
     _run_options(sub, temperature=0.8, steps=8000, frames=6, spacing=5.0, melt_steps=1000, cool_steps=1000)
-    sub.add_argument("--replicas", type=int, default=4, help="isoconfigurational replicas per configuration (4)")
-    sub.add_argument("--label-time", type=float, default=10.0, help="last label time (default 10)")
+    sub.add_argument("--replicas", type=positive_int, default=4, help="isoconfigurational replicas per configuration (4)")
+    sub.add_argument("--label-time", type=positive_float, default=10.0, help="last label time (default 10)")
     _minimize_options(sub)
 
 
 def _run_options(sub, *, temperature: float, steps: int, frames: int, spacing: float, melt_steps: int = 2000,
                  cool_steps: int = 5000) -> None:
-    sub.add_argument("--temperature", type=float, default=temperature, help=f"target temperature (default {temperature})")
-    sub.add_argument("--steps", type=int, default=steps,
+    sub.add_argument("--temperature", type=positive_float, default=temperature,
+                     help=f"target temperature (default {temperature})")
+    sub.add_argument("--steps", type=nonnegative_int, default=steps,
                      help=f"equilibration steps at the target temperature (default {steps})")
-    sub.add_argument("--frames", type=int, default=frames, help=f"configurations saved per chain (default {frames})")
-    sub.add_argument("--spacing", type=float, default=spacing,
+    sub.add_argument("--frames", type=positive_int, default=frames, help=f"configurations saved per chain (default {frames})")
+    sub.add_argument("--spacing", type=positive_float, default=spacing,
                      help=f"time between saved configurations, >= tau_alpha for independent ones (default {spacing})")
-    sub.add_argument("--melt-steps", type=int, default=melt_steps, help=f"steps at the melt temperature ({melt_steps})")
-    sub.add_argument("--cool-steps", type=int, default=cool_steps, help=f"steps of the linear cooling ({cool_steps})")
-    sub.add_argument("--dt", type=float, default=0.005, help="time step (default 0.005)")
+    sub.add_argument("--melt-steps", type=nonnegative_int, default=melt_steps,
+                     help=f"steps at the melt temperature ({melt_steps})")
+    sub.add_argument("--cool-steps", type=nonnegative_int, default=cool_steps,
+                     help=f"steps of the linear cooling ({cool_steps})")
+    sub.add_argument("--dt", type=positive_float, default=0.005, help="time step (default 0.005)")
     sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sub.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _minimize_options(sub) -> None:
-    sub.add_argument("--fmax", type=float, default=1e-8, help="force tolerance (default 1e-8)")
-    sub.add_argument("--max-steps", type=int, default=100_000, help="FIRE step limit (default 100000)")
+    sub.add_argument("--fmax", type=positive_float, default=1e-8, help="force tolerance (default 1e-8)")
+    sub.add_argument("--max-steps", type=positive_int, default=100_000, help="FIRE step limit (default 100000)")
     if not any(a.dest == "quiet" for a in sub._actions):
         sub.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from glassgen.cli._arguments import add_output, positive_float
 from glassgen.cli._output import format_value, output, provenance
 from glassgen.errors import InvalidInputError
+from glassgen.io.dataset import LABELS, PREDICTED_LABELS
 
 EXAMPLES = {
     "train": "glassgen train --model glassmlp --data ../shared/data/ka3d-botan-T0.44/train --configurations 0:7 "
@@ -64,7 +67,7 @@ def cmd_train(args) -> None:
 
     train = _data(args.data, args)
     valid = _data(args.valid, args) if args.valid else None
-    predictor = get_predictor(args.model, progress=not args.quiet, **_hyper(args.set))
+    predictor = get_predictor(args.model, **{"progress": not args.quiet, **_hyper(args.set)})
     begin = time.perf_counter()
     predictor.fit(train, valid, times=args.times)
     seconds = time.perf_counter() - begin
@@ -74,39 +77,78 @@ def cmd_train(args) -> None:
                   "seconds": seconds, "parameters": predictor.get_params()})
 
 
-def cmd_predict(args) -> None:
-    from glassgen.io import save
+def _load_predictor(args):
+    """The saved predictor of --model, showing progress unless --quiet, whatever it was trained with."""
     from glassgen.predictors import load_predictor
 
     predictor = load_predictor(args.model)
+    predictor.progress = not args.quiet
+    return predictor
+
+
+def cmd_predict(args) -> None:
+    from glassgen.io import save
+
+    predictor = _load_predictor(args)
     data = _data(args.file, args)
     begin = time.perf_counter()
     predicted = predictor.predict(data)
     seconds = time.perf_counter() - begin
-    data.times = np.asarray(predictor.times_, dtype=np.float64)
-    setattr(data, predictor.label, predicted)
-    other = "bond_breaking" if predictor.label == "propensity" else "propensity"
-    setattr(data, other, None)
-    data.metadata = {**data.metadata, "predicted_by": str(args.model), **provenance(args)}
+    times = np.asarray(predictor.times_, dtype=np.float64)
+    stored_as = f"predicted_{predictor.label}"
+    kept, dropped = _fields_at(data, times, [name for name in LABELS + PREDICTED_LABELS if name != stored_as])
+    data = replace(data, times=times, **kept, **{stored_as: predicted},
+                   metadata={**data.metadata, "predicted_by": str(args.model), **provenance(args)})
     path = save(data, args.output)
-    output(args, {"output": str(path), "n_configurations": data.n_configurations, "label": predictor.label,
-                  "times": data.times.tolist(), "seconds": seconds,
-                  "seconds_per_configuration": seconds / data.n_configurations})
+    payload = {"output": str(path), "n_configurations": data.n_configurations, "label": predictor.label,
+               "stored_as": stored_as, "true_labels": [name for name in LABELS if kept.get(name) is not None],
+               "dropped": dropped, "times": data.times.tolist(), "seconds": seconds,
+               "seconds_per_configuration": seconds / data.n_configurations}
+    rows = [("output", path), ("predicted", f"{predictor.label} of {data.n_configurations} configurations at "
+                                            f"t = {', '.join(f'{t:g}' for t in times)}, stored as {stored_as}"),
+            ("true labels kept", payload["true_labels"] or "none in the data")]
+    if dropped:
+        rows.append(("dropped", f"{', '.join(dropped)}: not given at the model's times"))
+    rows.append(("seconds per configuration", payload["seconds_per_configuration"]))
+    output(args, payload, rows)
+
+
+def _fields_at(data, times: np.ndarray, names: list[str]) -> tuple[dict, list[str]]:
+    """The fields ``names`` that ``data`` holds, at ``times``: labels and predictions share one time axis in a
+    Dataset, so a field the data lack at any of the model's times cannot stay beside its predictions.
+
+    Returns ({name: array at times, or None where dropped}, names dropped).
+    """
+    from glassgen.bench.metrics import time_index
+
+    present = [name for name in names if getattr(data, name) is not None]
+    try:
+        columns = [time_index(data.times, t) for t in times]
+    except InvalidInputError:  # the data's times are unknown or others
+        return dict.fromkeys(present), present
+    return {name: getattr(data, name)[:, columns] for name in present}, []
 
 
 def cmd_bench(args) -> None:
-    from glassgen.bench import GLASSBENCH, evaluate, score_descriptor, write_report
+    from glassgen.bench import GLASSBENCH, evaluate, score_descriptor, true_labels, write_report
 
-    if (args.model is None) == (args.descriptor is None):
-        raise InvalidInputError("give either --model SAVED_MODEL or --descriptor EPOT|DEN|PSI6|SBO, not both.")
+    if [args.model is not None, args.descriptor is not None, args.predicted].count(True) != 1:
+        raise InvalidInputError("give either --model SAVED_MODEL, --descriptor EPOT|DEN|PSI6|SBO|SBO_CG or "
+                                "--predicted (the predictions stored in the data), exactly one.")
     data = _data(args.data, args)
     begin = time.perf_counter()
     if args.model is not None:
-        from glassgen.predictors import load_predictor
-
-        predictor = load_predictor(args.model)
+        predictor = _load_predictor(args)
+        true_labels(data, predictor.label)  # unlabelled data fail before the prediction, not after
         name = Path(args.model).stem
         result = evaluate(predictor.predict(data), data, times=predictor.times_, label=predictor.label)
+    elif args.predicted:
+        label = next((label for label in LABELS if getattr(data, f"predicted_{label}") is not None), None)
+        if label is None:
+            raise InvalidInputError(f"{args.data} holds no stored predictions; make them with glassgen predict first, "
+                                    "or score a saved model with --model.")
+        name = f"predicted_{label}"
+        result = evaluate(getattr(data, name), data, label=label)
     else:
         name = args.descriptor
         result = score_descriptor(args.descriptor, data, length=args.length)
@@ -117,21 +159,23 @@ def cmd_bench(args) -> None:
                                                          title=f"{name} on {args.data}")]
     payload = {k: v for k, v in result.items() if k != "sample"}
     scored = (f"{name} on {data.n_configurations} configurations, {payload['n_particles_scored']} particles of "
-              f"species {payload['species']}")
-    rows = [("scored", scored)]
+              f"species {', '.join(chr(ord('A') + int(s)) for s in np.atleast_1d(payload['species']))}")
+    rows = [("scored", scored), ("truth", f"the true {payload['label']} labels of the data")]
     rows += [(f"Pearson at t = {t}", format_value(v)) for t, v in payload["pearson"].items()]
     rows += [(f"R^2 at t = {t}", format_value(v)) for t, v in payload["r2"].items()]
     if payload.get("chi4"):
         rows += [(f"chi_4 predicted / true at t = {t}",
                   f"{payload['chi4']['predicted'][t]:.3g} / {payload['chi4']['true'][t]:.3g}")
                  for t in payload["chi4"]["true"]]
+    if args.report:
+        rows.append(("report", f"{args.report / 'report.md'}, with JSON and figures beside it"))
     rows.append(("seconds", format_value(payload["seconds"])))
     output(args, payload, rows)
 
 
 def _data_options(sub) -> None:
     sub.add_argument("--configurations", help="use only these configurations: START:STOP or i,j,k (0-based)")
-    sub.add_argument("--temperature", type=float, help="temperature, where the files do not give it")
+    sub.add_argument("--temperature", type=positive_float, help="temperature, where the files do not give it")
     sub.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -144,22 +188,26 @@ def add_commands(command) -> None:
     sub.add_argument("--model", required=True, choices=available_predictors(), help="predictor to train")
     sub.add_argument("--data", type=Path, required=True, help="training data: glassgen .h5 or a folder of npz files")
     sub.add_argument("--valid", type=Path, help="validation data for early stopping (same forms)")
-    sub.add_argument("--times", type=float, nargs="+", help="label times to learn (default: all in the data)")
+    sub.add_argument("--times", type=positive_float, nargs="+", help="label times to learn (default: all in the data)")
     sub.add_argument("--set", nargs="+", metavar="NAME=VALUE", help="hyper-parameters, e.g. inherent=false")
-    sub.add_argument("-o", "--output", type=Path, required=True, help="file for the trained model")
+    add_output(sub, kind="file", help="file for the trained model")
     _data_options(sub)
 
     sub = command("predict", cmd_predict, "Predict propensities of configurations with a saved model.")
     sub.add_argument("file", type=Path, help="configurations: glassgen .h5, GlassBench/BOTAN .npz or a folder")
     sub.add_argument("--model", required=True, type=Path, help="saved model (glassgen train -o)")
-    sub.add_argument("-o", "--output", type=Path, required=True, help="HDF5 file: the data with predicted labels")
+    add_output(sub, kind="file", help="HDF5 file: the data with predicted labels")
     _data_options(sub)
 
     sub = command("bench", cmd_bench, "Score a saved model or a physical descriptor with the GlassBench metrics.")
     sub.add_argument("--model", type=Path, help="saved model (glassgen train -o)")
     sub.add_argument("--descriptor", choices=sorted(BASELINES), help="score a physical descriptor instead")
-    sub.add_argument("--length", type=float, default=DEFAULT_LENGTH,
+    sub.add_argument("--predicted", action="store_true",
+                     help="score the predictions glassgen predict stored in the data (predicted_propensity, else "
+                          "predicted_bond_breaking) against its true labels")
+    sub.add_argument("--length", type=positive_float, default=DEFAULT_LENGTH,
                      help=f"coarse-graining length of --descriptor (default {DEFAULT_LENGTH:g})")
     sub.add_argument("--data", type=Path, required=True, help="labelled test data: glassgen .h5 or npz folder")
-    sub.add_argument("--report", type=Path, help="folder for report.json, report.md and PNG figures")
+    add_output(sub, kind="folder", required=False, flags=("--report",), dest="report",
+               help="folder for report.json, report.md and PNG figures")
     _data_options(sub)

@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+from glassgen.cli._arguments import add_output, nonnegative_int, positive_float, positive_int, probability
 from glassgen.cli._output import format_value, output, provenance
 from glassgen.sampling import (
     SAMPLERS,
@@ -42,14 +43,6 @@ def _settings(args, sampler: str) -> SamplerSettings:
                            train_steps=args.train_steps, update=args.update)
 
 
-def _one_thread() -> None:
-    """Monte Carlo updates are many small tensor operations: one torch thread runs them faster than two (measured
-    10-30x on a busy 2-core machine, benchmarks/mc_speed.py)."""
-    import torch
-
-    torch.set_num_threads(1)
-
-
 def _start(args):
     from glassgen.io import load
 
@@ -59,7 +52,6 @@ def _start(args):
 def cmd_sample(args) -> None:
     from glassgen.io import save
 
-    _one_thread()
     outcome = run_sampler(_settings(args, args.sampler), start=_start(args), progress=not args.quiet)
     summary = summarize(outcome)
     path = save(to_dataset(outcome, provenance(args)), args.output)
@@ -71,7 +63,6 @@ def cmd_sample(args) -> None:
 
 
 def cmd_compare(args) -> None:
-    _one_thread()
     args.temperature = args.temperatures[0]
     base = _settings(args, "metropolis")
     rows = compare_samplers(base, args.temperatures, args.budget_seconds, samplers=args.samplers,
@@ -103,13 +94,15 @@ def cmd_compare(args) -> None:
 
 def _common(sub, *, chains: int, sweeps: int) -> None:
     sub.add_argument("--model", default="ka2d", help="ka2d (default), ka3d or ka3d-sf")
-    sub.add_argument("--n", type=int, default=44, help="number of particles (default 44)")
-    sub.add_argument("--chains", type=int, default=chains, help=f"independent chains run as one batch ({chains})")
-    sub.add_argument("--sweeps", type=int, default=sweeps, help=f"production sweeps of N attempts ({sweeps})")
-    sub.add_argument("--burn-in", type=int, default=200, help="burn-in sweeps, step sizes adapted (default 200)")
-    sub.add_argument("--step", type=float, default=0.1, help="initial displacement step (default 0.1)")
-    sub.add_argument("--p-swap", type=float, default=0.2, help="share of swap attempts for swap/pgmc (0.2)")
-    sub.add_argument("--train-steps", type=int, default=100, help="PGMC policy-gradient steps (default 100)")
+    sub.add_argument("--n", type=positive_int, default=44, help="number of particles (default 44)")
+    sub.add_argument("--chains", type=positive_int, default=chains, help=f"independent chains run as one batch ({chains})")
+    sub.add_argument("--sweeps", type=positive_int, default=sweeps, help=f"production sweeps of N attempts ({sweeps})")
+    sub.add_argument("--burn-in", type=nonnegative_int, default=200,
+                     help="burn-in sweeps, step sizes adapted (default 200)")
+    sub.add_argument("--step", type=positive_float, default=0.1, help="initial displacement step (default 0.1)")
+    sub.add_argument("--p-swap", type=probability, default=0.2, help="share of swap attempts for swap/pgmc (0.2)")
+    sub.add_argument("--train-steps", type=nonnegative_int, default=100,
+                     help="PGMC policy-gradient steps (default 100)")
     sub.add_argument("--update", choices=("auto", "sequential", "checkerboard"), default="auto",
                      help="single-particle or cell-coloured parallel updates (auto: checkerboard from N = 1000)")
     sub.add_argument("--start", type=Path, help="start the chains from these configurations (.h5 or npz), e.g. "
@@ -122,18 +115,18 @@ def add_commands(command) -> None:
     """Register this module's commands with ``command(name, handler, help, takes_file=...)`` (see glassgen.cli)."""
     sub = command("sample", cmd_sample, "Sample equilibrium configurations with Monte Carlo and save the chains.")
     sub.add_argument("--sampler", choices=SAMPLERS, default="metropolis", help="algorithm (default metropolis)")
-    sub.add_argument("--temperature", type=float, default=1.0, help="temperature (default 1.0)")
-    sub.add_argument("--ladder", type=float, nargs="+",
+    sub.add_argument("--temperature", type=positive_float, default=1.0, help="temperature (default 1.0)")
+    sub.add_argument("--ladder", type=positive_float, nargs="+",
                      help="tempering temperatures, increasing, starting at --temperature (default: 6 geometric "
                           "rungs up to max(2T, 1))")
-    sub.add_argument("-o", "--output", type=Path, required=True, help="HDF5 file for the final configurations")
+    add_output(sub, kind="file", help="HDF5 file for the final configurations")
     _common(sub, chains=8, sweeps=1000)
 
     sub = command("compare-samplers", cmd_compare,
                   "Run every sampler for the same wall-clock budget and compare effective samples per second.")
-    sub.add_argument("--temperatures", type=float, nargs="+", default=[1.0], help="temperatures (default 1.0)")
-    sub.add_argument("--budget-seconds", type=float, default=30.0, help="production seconds per sampler (30)")
+    sub.add_argument("--temperatures", type=positive_float, nargs="+", default=[1.0], help="temperatures (default 1.0)")
+    sub.add_argument("--budget-seconds", type=positive_float, default=30.0, help="production seconds per sampler (30)")
     sub.add_argument("--samplers", nargs="+", choices=SAMPLERS, default=list(SAMPLERS), help="which samplers")
-    sub.add_argument("-o", "--output", type=Path, default=Path("compare-samplers"),
-                     help="folder for comparison.json and comparison.png")
+    add_output(sub, kind="folder", required=False, default=Path("compare-samplers"),
+               help="folder for comparison.json and comparison.png")
     _common(sub, chains=8, sweeps=1000)

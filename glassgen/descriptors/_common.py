@@ -138,6 +138,9 @@ class Descriptor:
     _values: np.ndarray | None = None
     _names: list | None = None
     _settings: dict | None = None
+    #: The values of a configuration depend on the other configurations computed with it (a fit over all of them),
+    #: so they must be computed in one call; otherwise one configuration at a time gives the same values.
+    pooled = False
 
     def _record(self, **kwargs) -> None:
         self._settings = {k: _jsonable(v) for k, v in kwargs.items()}

@@ -48,6 +48,8 @@ class StructuralBondOrder(Descriptor):
         Share of the variance of the standardised q_bar_l along ``components_``.
     """
 
+    pooled = True  # the standardisation and the PCA are fitted over all configurations computed together
+
     def __init__(self, ls=range(1, 9), *, bond_shell: float = 1.5, coarse_grain_length: float | None = None):
         self._record(ls=ls, bond_shell=bond_shell, coarse_grain_length=coarse_grain_length)
         self.ls = [int(v) for v in ls]

@@ -6,11 +6,11 @@ from dataclasses import replace
 from typing import NamedTuple
 
 import torch
-from tqdm.auto import tqdm
 
 from glassgen.dynamics.integrators import BussiNVT, Callback, MDState, init_state, run
 from glassgen.dynamics.velocities import _temperatures, maxwell_boltzmann
 from glassgen.errors import InvalidInputError
+from glassgen.progress import Stage
 from glassgen.systems.forcefield import ForceField, check_overlaps
 from glassgen.systems.system import System
 
@@ -61,7 +61,7 @@ def equilibrate(system: System, temperature, n_steps: int, *, dt: float = 0.005,
     dtype : torch.dtype or None
         Run in this floating-point type (default: that of the positions; float32 is faster).
     progress : bool
-        Show a tqdm progress bar over all stages.
+        Show each stage on stderr with its own steps ("melt T=2", "cool 2->0.8", "equilibrate T=0.8").
     callback : callable (step, state) -> bool or None, optional
         Called every ``every`` steps of the last stage, ``step`` counted from the start of that stage; returning
         True ends the run. The state is an :class:`MDState`; positions there are unwrapped.
@@ -102,21 +102,17 @@ def equilibrate(system: System, temperature, n_steps: int, *, dt: float = 0.005,
         v = v.reshape(x.shape).to(dtype=dtype, device=x.device)
     state = init_state(ff, x, v)
     nvt = BussiNVT(ff, dt, first, tau=tau, generator=generator, interval=thermostat_interval)
-    total = int(melt_steps) + int(cool_steps) + int(n_steps)
-    bar = tqdm(total=total, disable=not progress, unit="step", desc="melt")
-    try:
+    with Stage(f"melt T={melt:.4g}", int(melt_steps), enabled=progress) as bar:
         state = _advance(nvt, state, int(melt_steps), bar)
-        bar.set_description("cool")
+    with Stage(f"cool {melt:.4g}->{_label(target)}", int(cool_steps), enabled=progress) as bar:
         for start in range(0, int(cool_steps), RAMP_CHUNK):
             chunk = min(RAMP_CHUNK, int(cool_steps) - start)
             fraction = (start + 0.5 * chunk) / int(cool_steps)
             nvt.temperature = melt + fraction * (target - melt)
             state = _advance(nvt, state, chunk, bar)
-        bar.set_description(f"T = {_label(target)}")
-        nvt.temperature = target
+    nvt.temperature = target
+    with Stage(f"equilibrate T={_label(target)}", int(n_steps), enabled=progress) as bar:
         state = _advance(nvt, replace(state, step=0), int(n_steps), bar, callback, every)
-    finally:
-        bar.close()
     positions = torch.remainder(state.positions, ff.box.to(dtype=dtype, device=x.device))
     v = state.velocities
     if not system.is_batched:
@@ -125,13 +121,14 @@ def equilibrate(system: System, temperature, n_steps: int, *, dt: float = 0.005,
 
 
 def _advance(integrator, state: MDState, n_steps: int, bar, callback=None, every: int = 1) -> MDState:
-    """``run`` in chunks so that one progress bar follows all stages."""
+    """``run`` in chunks of at most 100 steps, advancing the stage ``bar`` after each (``run``'s energy at the end of
+    each chunk also catches a blow-up within 100 steps)."""
     done = 0
     while done < n_steps:
         chunk = min(100, n_steps - done)
         before = state.step
         state = run(integrator, state, chunk, callback=callback, every=every)
-        bar.update(state.step - before)
+        bar.advance(state.step - before)
         done += chunk
         if state.step - before < chunk:  # the callback asked to stop
             break

@@ -33,12 +33,12 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
 
 from glassgen.dynamics.velocities import (
     _temperatures, as_generator, degrees_of_freedom, kinetic_energy, kinetic_temperature,
 )
 from glassgen.errors import InvalidInputError
+from glassgen.progress import Stage
 
 #: Default thermostat coupling time in units of the time step.
 DEFAULT_TAU_STEPS = 100
@@ -297,7 +297,9 @@ def run(integrator, state: MDState, n_steps: int, *, callback: Callback | None =
     every : int
         Recording interval in steps.
     progress : bool
-        Show a tqdm progress bar.
+        Show the steps done on stderr, as the stage ``desc`` (default "MD").
+    desc : str or None
+        Name of the stage.
 
     Returns
     -------
@@ -309,7 +311,7 @@ def run(integrator, state: MDState, n_steps: int, *, callback: Callback | None =
     every = int(every)
     if n_steps < 0 or every < 1:
         raise InvalidInputError(f"n_steps must be >= 0 and every >= 1; got n_steps={n_steps}, every={every}.")
-    bar = tqdm(total=n_steps, desc=desc, disable=not progress, leave=False, unit="step")
+    bar = Stage(desc or "MD", n_steps, enabled=progress)
     try:
         for k in range(n_steps):
             record = callback is not None and (state.step + 1) % every == 0
@@ -319,7 +321,7 @@ def run(integrator, state: MDState, n_steps: int, *, callback: Callback | None =
             except ZeroDivisionError as error:  # the compiled force loop meets coinciding particles
                 raise InvalidInputError(_UNSTABLE.format(where="two particles at the same point",
                                                          step=state.step + 1)) from error
-            bar.update(1)
+            bar.advance()
             if record or last:
                 _check_finite(state)
             if record and callback(state.step, state):

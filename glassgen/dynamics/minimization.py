@@ -17,9 +17,9 @@ import warnings
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
 from glassgen.errors import ConvergenceWarning, InvalidInputError
+from glassgen.progress import Convergence, Stage
 from glassgen.systems.forcefield import ForceField
 from glassgen.systems.system import System
 
@@ -91,7 +91,8 @@ def fire(forcefield: ForceField, positions: torch.Tensor, *, fmax: float | None 
     delay : int
         FIRE 2.0 initial delay: during the first ``delay`` steps dt is not cut on P <= 0 (0: off).
     progress : bool
-        tqdm bar of the steps.
+        Show on stderr how far the largest max|F| of the batch has fallen towards ``fmax``, in decades: the number of
+        steps to converge is not known beforehand, and ``max_steps`` is only a limit.
     warn : bool
         Issue a ConvergenceWarning when some configuration did not converge.
     """
@@ -120,7 +121,8 @@ def fire(forcefield: ForceField, positions: torch.Tensor, *, fmax: float | None 
     max_force = _max_force(forces)
     active = max_force >= fmax
     tiny = torch.finfo(dtype).tiny
-    bar = tqdm(total=int(max_steps), disable=not progress, unit="step", desc="FIRE", leave=False)
+    bar = Convergence(f"FIRE {n_conf} configuration{'s' * (n_conf > 1)}", float(max_force.max()), fmax,
+                      quantity="max|F|", enabled=progress)
     try:
         for iteration in range(int(max_steps)):
             if not bool(active.any()):
@@ -156,7 +158,11 @@ def fire(forcefield: ForceField, positions: torch.Tensor, *, fmax: float | None 
             steps = steps + active.to(torch.int64)
             max_force = _max_force(forces)
             active = active & (max_force >= fmax)
-            bar.update(1)
+            if bar.enabled:
+                worst = float(max_force.max())
+                bar.note(**{"max|F|": f"{worst:.2e}"}, step=iteration + 1,
+                         converged=f"{n_conf - int(active.sum())}/{n_conf}")
+                bar.reach(worst)
     finally:
         bar.close()
     energy = forcefield.compute(x, forces=False).energy
@@ -210,7 +216,7 @@ def inherent_states(dataset, *, fmax: float | None = None, batch_size: int = 16,
     batch_size : int
         Configurations per FIRE batch: larger batches make fewer, larger force calls; smaller ones bound memory.
     progress : bool
-        tqdm bar over the batches.
+        Show the configurations done and, nested, the FIRE convergence of the batch in hand.
     """
     if dataset.inherent_positions is not None:
         return dataset
@@ -221,8 +227,10 @@ def inherent_states(dataset, *, fmax: float | None = None, batch_size: int = 16,
     system = dataset.system()
     forcefield = ForceField(system.model, system.box, system.types)
     minima = []
-    starts = range(0, dataset.n_configurations, int(batch_size))
-    for start in tqdm(starts, disable=not progress, unit="batch", desc="inherent states", leave=False):
-        result = minimize(system[start:start + int(batch_size)], forcefield=forcefield, fmax=fmax)
-        minima.append(result.system.batched_positions())
+    size = int(batch_size)
+    with Stage("inherent states", dataset.n_configurations, unit="configuration", enabled=progress) as bar:
+        for start in range(0, dataset.n_configurations, size):
+            result = minimize(system[start:start + size], forcefield=forcefield, fmax=fmax, progress=progress)
+            minima.append(result.system.batched_positions())
+            bar.advance(len(minima[-1]))
     return replace(dataset, inherent_positions=torch.cat(minima).numpy())

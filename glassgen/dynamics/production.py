@@ -81,11 +81,11 @@ def produce(system: System, temperature: float, n_configurations: int, spacing: 
     """Equilibrate ``system`` (one or B chains) and save ``n_configurations`` per chain, ``spacing`` apart.
 
     The energy is sampled every 10 steps, or more often for short spacings (at least 10 samples per spacing).
+    ``progress`` shows each stage on stderr: those of :func:`equilibrate`, then "produce M configurations" (all chains).
     """
     if int(n_configurations) < 1:
         raise InvalidInputError(f"the number of configurations must be >= 1; got {n_configurations}.")
     spacing_steps = round(spacing / dt)
-    total_steps = int(n_configurations) * spacing_steps
     if spacing_steps < 1:
         raise InvalidInputError(f"spacing {spacing} is shorter than the time step {dt}.")
     energy_every = max(1, min(10, spacing_steps // 10))
@@ -107,7 +107,7 @@ def produce(system: System, temperature: float, n_configurations: int, spacing: 
             frames.append(current.positions)
 
     run(nvt, state, int(n_configurations) * spacing_steps, callback=record, every=energy_every, progress=progress,
-        desc="production")
+        desc=f"produce {x.shape[0] * int(n_configurations)} configurations")
     unwrapped = torch.stack(frames[1:], 1).to(torch.float64)  # (B, M, N, d)
     previous = torch.stack(frames[:-1], 1).to(torch.float64)
     a_particles = system.types == 0

@@ -16,8 +16,12 @@ from glassgen.errors import InvalidInputError
 from glassgen.io._checks import check_finite, check_shape
 from glassgen.systems import System, get_model
 
+#: True dynamical labels, measured by simulation; the only fields benchmarks and training read as the truth.
+LABELS = ("propensity", "bond_breaking")
+#: Labels predicted by a model (``glassgen predict``), kept under their own names so they are never taken for the truth.
+PREDICTED_LABELS = tuple(f"predicted_{label}" for label in LABELS)
 #: Optional per-configuration arrays of shape (M, ...) that `subset` and `concatenate` carry along.
-_PER_CONFIGURATION = ("inherent_positions", "propensity", "bond_breaking")
+_PER_CONFIGURATION = ("inherent_positions", *LABELS, *PREDICTED_LABELS)
 
 
 @dataclass(eq=False)
@@ -50,6 +54,9 @@ class Dataset:
         Other per-configuration arrays a source carries, e.g. the published GlassBench predictions (type A only) and
         cage positions; carried along by `subset` and `concatenate`, stored by the HDF5 format, never validated
         beyond their first axis.
+    predicted_propensity, predicted_bond_breaking : ndarray of shape (M, K, N) or None
+        Labels predicted by a model at ``times`` (``glassgen predict``), beside any true labels; never scored or
+        trained on as the truth.
     """
 
     positions: np.ndarray
@@ -63,6 +70,8 @@ class Dataset:
     bond_breaking: np.ndarray | None = None
     metadata: dict = field(default_factory=dict)
     extras: dict = field(default_factory=dict)
+    predicted_propensity: np.ndarray | None = None
+    predicted_bond_breaking: np.ndarray | None = None
 
     def __post_init__(self):
         spec = get_model(self.model)
@@ -113,7 +122,7 @@ class Dataset:
                     "axis K together."
                 )
         n_times = None if self.times is None else len(self.times)
-        for label in ("propensity", "bond_breaking"):
+        for label in LABELS + PREDICTED_LABELS:
             value = getattr(self, label)
             if value is None:
                 continue
@@ -156,7 +165,7 @@ class Dataset:
     @property
     def n_times(self) -> int | None:
         """Number K of label times, None for a dataset without times or labels."""
-        for array in (self.times, self.propensity, self.bond_breaking):
+        for array in (self.times, *(getattr(self, label) for label in LABELS + PREDICTED_LABELS)):
             if array is not None:
                 return len(array) if array.ndim == 1 else array.shape[1]
         return None
@@ -180,6 +189,13 @@ class Dataset:
             ) from err
         if picked.ndim != 1:
             raise InvalidInputError(f"indices must select a 1D list of configurations; got shape {picked.shape}.")
+        if isinstance(indices, slice) and indices.stop is not None and indices.stop > self.n_configurations:
+            raise InvalidInputError(f"the selection {indices.start or 0}:{indices.stop} reaches past the "
+                                    f"{self.n_configurations} configurations of the data (0..{self.n_configurations - 1}).")
+        if picked.size == 0:
+            shown = f"{indices.start or 0}:{indices.stop}" if isinstance(indices, slice) else repr(indices)
+            raise InvalidInputError(f"the selection {shown} selects no configurations of a dataset of "
+                                    f"{self.n_configurations}; choose at least one.")
         previous = self.metadata.get("subset")
         taken = picked.tolist() if previous is None else [previous[i] for i in picked]
         arrays = {

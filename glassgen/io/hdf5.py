@@ -1,4 +1,4 @@
-"""The native glassgen dataset file: one HDF5 file per `Dataset`, schema version 1.
+"""The native glassgen dataset file: one HDF5 file per `Dataset`, schema version 1 (revision 1.1).
 
 Units are Lennard-Jones reduced units: lengths in sigma_AA, times in sigma_AA sqrt(m / epsilon_AA), temperatures in
 epsilon_AA / k_B. M is the number of configurations, N of particles, d the dimension (2 or 3), K the number of label
@@ -29,10 +29,13 @@ name                   shape     dtype   presence meaning
 ``times``              (K,)      float64 optional label times, strictly increasing
 ``propensity``         (M, K, N) float64 optional isoconfigurational mean of |r_i(t) - r_i(0)|
 ``bond_breaking``      (M, K, N) float64 optional isoconfigurational bond-breaking label, dimensionless
+``predicted_<label>``  (M, K, N) float64 optional ``propensity`` or ``bond_breaking`` predicted by a model (1.1)
 ``extras/<name>``      (M, ...)  any     optional other per-configuration arrays of the source
 ====================== ========= ======= ======== =====================================================
 
 An optional dataset is absent when the `Dataset` field is None; labels without ``times`` are at unknown times.
+Revision 1.1 added the ``predicted_*`` datasets, so that predictions never sit under the name of the true labels. The
+version number stays 1 because both directions still read: 1.0 files simply lack them, and a 1.0 reader ignores them.
 Files are written to a temporary file in the target folder and renamed over the target, so a reader never sees a
 partial file and an interrupted write leaves the old file intact.
 """
@@ -49,12 +52,12 @@ import numpy as np
 
 from glassgen.errors import DataFormatError, InvalidInputError, SchemaVersionError
 from glassgen.io._checks import about_file
-from glassgen.io.dataset import Dataset
+from glassgen.io.dataset import LABELS, PREDICTED_LABELS, Dataset
 
 FORMAT = "glassgen"
 SCHEMA_VERSION = 1
 _REQUIRED = ("positions", "types", "box")
-_OPTIONAL = ("inherent_positions", "times", "propensity", "bond_breaking")
+_OPTIONAL = ("inherent_positions", "times", *LABELS, *PREDICTED_LABELS)
 
 
 def save(dataset: Dataset, path: str | os.PathLike) -> Path:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 import glassgen
 from glassgen.descriptors import Descriptor, descriptor_from_settings
 from glassgen.errors import DataFormatError, InvalidInputError, SchemaVersionError
+from glassgen.progress import Stage, message
 
 #: Identifies a saved predictor and the layout of its dict.
 FORMAT = "glassgen-predictor"
@@ -71,7 +71,8 @@ class Predictor:
     label : {"propensity", "bond_breaking"}
         Which label of the datasets to learn.
     progress : bool
-        Progress bars and messages on stderr.
+        Show the stages of ``fit`` and ``predict`` on stderr: inherent states, descriptors (per configuration) and
+        the model's own training stages.
     """
 
     #: Registry name, set by :func:`glassgen.predictors.register`.
@@ -207,18 +208,34 @@ class Predictor:
         if self.inherent and data.inherent_positions is None:
             from glassgen.dynamics.minimization import inherent_states
 
-            print(f"{type(self).__name__}: the data hold no inherent states; minimising {data.n_configurations} "
-                  "configuration(s) with FIRE (not cached: keep them with Dataset inherent_positions and io.save)",
-                  file=sys.stderr)
+            message(f"{type(self).__name__}: the data hold no inherent states; minimising {data.n_configurations} "
+                    "configuration(s) with FIRE (not cached: keep them with Dataset inherent_positions and io.save)",
+                    enabled=self.progress)
             data = inherent_states(data, progress=self.progress)
         blocks = []
         for descriptor in self.descriptors_:
-            values = descriptor.compute(data, inherent=self.inherent).values
+            values = self._descriptor_values(descriptor, data)
             if not np.isfinite(values).all():
                 raise InvalidInputError(f"{descriptor!r} gave NaN or infinite features for these data (e.g. a species "
                                         "absent within reach); choose descriptors or settings that are defined here.")
             blocks.append(values)
         return np.concatenate(blocks, axis=-1)
+
+    def _descriptor_values(self, descriptor: Descriptor, data) -> np.ndarray:
+        """(M, N, F) values of one descriptor, computed one configuration at a time so that this long stage shows its
+        progress (a pooled descriptor, fitted over all configurations, in one call)."""
+        positions = data.inherent_positions if self.inherent else data.positions
+        m = len(positions)
+        with Stage(f"descriptors {type(descriptor).__name__}", m, unit="configuration", enabled=self.progress) as bar:
+            if descriptor.pooled:
+                values = [descriptor.compute(data, inherent=self.inherent).values]
+                bar.advance(m)
+            else:
+                values = []
+                for k in range(m):
+                    values.append(descriptor.compute((data.box, positions[k:k + 1], data.types, data.model)).values)
+                    bar.advance()
+        return np.concatenate(values)
 
     def _species_data(self, data, features, labels, s: int) -> SpeciesData:
         rows = data.types == s

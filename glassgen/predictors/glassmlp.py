@@ -22,16 +22,16 @@ configurations) and keep the best weights.
 from __future__ import annotations
 
 import copy
-from contextlib import contextmanager
 from typing import ClassVar
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from glassgen.predictors.base import Predictor, SpeciesData
 from glassgen.predictors.registry import register
+from glassgen.progress import Stage
 from glassgen.systems.neighbors import pairs_within
+from glassgen.threads import limited_threads
 
 #: Shell radii of the correlation term per dimension (Jung, Biroli, Berthier).
 DEFAULT_RADII = {2: (2.0, 5.0, 8.0), 3: (2.0, 4.0, 6.0)}
@@ -173,7 +173,7 @@ class GlassMLP(Predictor):
             for c in torch.randperm(len(fit_set), generator=generator).tolist():
                 _step(optimizer, self._loss(net, fit_set[c], full=True))
 
-        with _one_thread():
+        with limited_threads(1):  # steps of a network this small are dominated by thread synchronisation
             for epochs, run_epoch, full in ((self.stage1_epochs, stage1_epoch, False),
                                             (self.stage2_epochs, stage2_epoch, True)):
                 self._train_stage(net, epochs, run_epoch, valid_set, full, species)
@@ -183,22 +183,23 @@ class GlassMLP(Predictor):
     def _train_stage(self, net, epochs: int, run_epoch, valid_set, full: bool, species: int) -> None:
         """Run up to ``epochs`` epochs, keep the weights of the best validation loss, stop after ``patience``."""
         best, best_state, waited = np.inf, None, 0
-        bar = tqdm(range(int(epochs)), disable=not self.progress, leave=False,
-                   desc=f"GlassMLP species {species} stage {2 if full else 1}")
-        for _ in bar:
-            net.train()
-            run_epoch()
-            if valid_set is None:
-                continue
-            with torch.no_grad():
-                loss = float(np.mean([float(self._loss(net, c, full=full)) for c in valid_set]))
-            bar.set_postfix(valid=f"{loss:.4f}")
-            if loss < best:
-                best, best_state, waited = loss, copy.deepcopy(net.state_dict()), 0
-            else:
-                waited += 1
-                if waited >= self.patience:
-                    break
+        with Stage(f"GlassMLP species {species} stage {2 if full else 1}", int(epochs), unit="epoch",
+                   enabled=self.progress) as bar:
+            for _ in range(int(epochs)):
+                net.train()
+                run_epoch()
+                bar.advance()
+                if valid_set is None:
+                    continue
+                with torch.no_grad():
+                    loss = float(np.mean([float(self._loss(net, c, full=full)) for c in valid_set]))
+                bar.note(valid=f"{loss:.4f}")
+                if loss < best:
+                    best, best_state, waited = loss, copy.deepcopy(net.state_dict()), 0
+                else:
+                    waited += 1
+                    if waited >= self.patience:
+                        break
         if best_state is not None:
             net.load_state_dict(best_state)
 
@@ -253,18 +254,6 @@ class GlassMLP(Predictor):
         net.load_state_dict(state)
         net.eval()
         return {"net": net, "y_mean": arrays["y_mean"], "y_std": arrays["y_std"]}
-
-
-@contextmanager
-def _one_thread():
-    """Train on one thread: steps of a network this small are dominated by thread synchronisation (measured
-    on 2 busy cores, batch 256: 2.7 ms per step on one thread, 180 ms on two)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _step(optimizer, loss: torch.Tensor) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from glassgen.errors import InvalidInputError
 from glassgen.predictors.base import Predictor, read_saved
 
@@ -32,7 +34,13 @@ def get_predictor(name: str, **hyper) -> Predictor:
     """A new, unfitted predictor ``name`` with hyper-parameters ``hyper`` (see each class for them)."""
     if name not in _REGISTRY:
         raise InvalidInputError(f"unknown predictor {name!r}; available: {available_predictors()}.")
-    return _REGISTRY[name](**hyper)
+    cls = _REGISTRY[name]
+    known = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(hyper) - set(known))
+    if unknown:
+        raise InvalidInputError(f"{name} has no setting {', '.join(map(repr, unknown))}; its settings are "
+                                f"{', '.join(known)}.")
+    return cls(**hyper)
 
 
 def load_predictor(path) -> Predictor:

@@ -9,31 +9,37 @@ from sklearn.linear_model import Ridge, RidgeCV
 
 from glassgen.predictors.base import Predictor, SpeciesData
 from glassgen.predictors.registry import register
+from glassgen.progress import Stage
 
 
 #: Most folds of the leave-configurations-out penalty choice.
 MAX_FOLDS = 5
 
 
-def held_out_errors(features: np.ndarray, labels: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+def held_out_errors(features: np.ndarray, labels: np.ndarray, alphas: np.ndarray, *, progress: bool = False,
+                    desc: str = "ridge penalty") -> np.ndarray:
     """Squared error (len(alphas), K) of ridge fits on held-out whole configurations.
 
     ``features`` (M, n, F), ``labels`` (M, n, K); configuration m is held out in fold m % min(M, MAX_FOLDS). Each fold
     is solved for all penalties at once from one SVD of its centred training rows (the intercept is not penalised).
+    ``progress`` shows the folds done on stderr as the stage ``desc``.
     """
     m, _, f = features.shape
     folds = min(m, MAX_FOLDS)
     errors = np.zeros((len(alphas), labels.shape[-1]))
-    for fold in range(folds):
-        held = np.arange(m) % folds == fold
-        x, y = features[~held].reshape(-1, f), labels[~held].reshape(-1, labels.shape[-1])
-        x_mean, y_mean = x.mean(0), y.mean(0)
-        u, singular, vt = np.linalg.svd(x - x_mean, full_matrices=False)
-        projected = u.T @ (y - y_mean)
-        x_held, y_held = features[held].reshape(-1, f) - x_mean, labels[held].reshape(-1, labels.shape[-1]) - y_mean
-        for a, alpha in enumerate(alphas):
-            coef = vt.T @ ((singular / (singular ** 2 + alpha))[:, None] * projected)
-            errors[a] += ((x_held @ coef - y_held) ** 2).sum(0)
+    with Stage(desc, folds, unit="fold", enabled=progress) as bar:
+        for fold in range(folds):
+            held = np.arange(m) % folds == fold
+            x, y = features[~held].reshape(-1, f), labels[~held].reshape(-1, labels.shape[-1])
+            x_mean, y_mean = x.mean(0), y.mean(0)
+            u, singular, vt = np.linalg.svd(x - x_mean, full_matrices=False)
+            projected = u.T @ (y - y_mean)
+            x_held = features[held].reshape(-1, f) - x_mean
+            y_held = labels[held].reshape(-1, labels.shape[-1]) - y_mean
+            for a, alpha in enumerate(alphas):
+                coef = vt.T @ ((singular / (singular ** 2 + alpha))[:, None] * projected)
+                errors[a] += ((x_held @ coef - y_held) ** 2).sum(0)
+            bar.advance()
     return errors
 
 
@@ -95,7 +101,8 @@ class RidgePredictor(Predictor):
         x = train.features.reshape(-1, train.features.shape[-1])
         y = train.labels.transpose(0, 2, 1).reshape(x.shape[0], -1)
         if len(train.features) >= 3:
-            errors = held_out_errors(train.features, train.labels.transpose(0, 2, 1), alphas)
+            errors = held_out_errors(train.features, train.labels.transpose(0, 2, 1), alphas, progress=self.progress,
+                                     desc=f"ridge penalty species {species}")
             chosen = alphas[np.argmin(errors, axis=0)]
             fit = Ridge(alpha=chosen).fit(x, y)
         else:  # too few configurations to hold any out: leave-one-particle-out
