@@ -38,7 +38,7 @@ def seconds_per_sweep(model: str, n: int, chains: int, update: str, attempts: in
     system = random_start(model, n, batch=chains, seed=1)
     target = KATarget(model, system)
     mc = MetropolisMC(target, system.positions, system.types, temperature=1.0, step=0.1, update=update, seed=2,
-                      record_overlap=False)
+                      record_overlap=False, engine="torch")  # the torch engine's updates (mc_compiled_speed.py: numba)
     per_update = mc._colour_cells.shape[1] if update == "checkerboard" else 1
     best = float("inf")
     for _ in range(repeats + 1):  # the first repeat warms up

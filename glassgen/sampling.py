@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
-from glassgen.errors import InvalidInputError
+from glassgen.dynamics.crystallinity import order_checks, order_failures
+from glassgen.errors import ConvergenceWarning, InvalidInputError
 from glassgen.progress import Stage
 from glassgen.systems import get_model, random_start
+from samplers.diagnostics import energy_stationarity
 
 SAMPLERS = ("metropolis", "swap", "tempering", "pgmc")
 
@@ -31,7 +34,8 @@ class SamplerSettings:
     ``ladder`` (tempering) defaults to ``rungs`` temperatures geometric from ``temperature`` to
     max(2 temperature, 1.0); ``p_swap`` is the share of swap attempts of the swap sampler (and of PGMC on models with
     swappable species); ``train_steps`` are PGMC's policy-gradient steps; ``update`` is ``"auto"`` (checkerboard
-    from 1000 particles on), ``"sequential"`` or ``"checkerboard"``.
+    from 1000 particles on with the torch engine), ``"sequential"`` or ``"checkerboard"``; ``engine`` is ``"auto"``
+    (compiled sweeps wherever they apply: every sampler but PGMC, sequential updates), ``"torch"`` or ``"compiled"``.
     """
 
     sampler: str = "metropolis"
@@ -49,6 +53,7 @@ class SamplerSettings:
     rungs: int = 6
     train_steps: int = 100
     update: str = "auto"
+    engine: str = "auto"
     density: float | None = None
 
     def __post_init__(self):
@@ -59,6 +64,9 @@ class SamplerSettings:
         if self.chains < 1 or self.sweeps < 1 or self.burn_in < 0 or self.every < 1:
             raise InvalidInputError(f"need chains >= 1, sweeps >= 1, burn_in >= 0, every >= 1; got {self.chains}, "
                                     f"{self.sweeps}, {self.burn_in}, {self.every}.")
+        if self.engine not in ("auto", "torch", "compiled") or (self.engine, self.sampler) == ("compiled", "pgmc"):
+            raise InvalidInputError(f"engine must be auto, torch or compiled (not compiled for pgmc, whose learned "
+                                    f"moves run in torch); got {self.engine!r} for {self.sampler}.")
         if not self.step > 0:
             raise InvalidInputError(f"the step size must be positive; got {self.step}.")
         if self.sampler == "swap" and not get_model(self.model).swap_pairs:
@@ -100,19 +108,19 @@ def _sampler(settings: SamplerSettings, target, start):
 
     update = settings.update
     if update == "auto":
-        update = "checkerboard" if settings.n >= 1000 else "sequential"
+        update = "checkerboard" if settings.n >= 1000 and settings.engine == "torch" else "sequential"
     x, types = start.batched_positions(), start.types
     if settings.sampler == "tempering":
         p_swap = 0.0
         return ParallelTempering(target, x, types, temperatures=settings.temperatures(), seed=settings.seed,
-                                 step=settings.step, p_swap=p_swap, update=update)
+                                 step=settings.step, p_swap=p_swap, update=update, engine=settings.engine)
     if settings.sampler == "pgmc":
         swaps = settings.p_swap if target.swap_pairs else 0.0
         return PolicyGuidedMC(target, x, types, temperature=settings.temperature, scale=settings.step,
                               energy_swap=swaps > 0, p_swap=swaps, seed=settings.seed)
     p_swap = settings.p_swap if settings.sampler == "swap" else 0.0
     return MetropolisMC(target, x, types, temperature=settings.temperature, step=settings.step, p_swap=p_swap,
-                        seed=settings.seed, update=update)
+                        seed=settings.seed, update=update, engine=settings.engine)
 
 
 def _at_temperature(sampler):
@@ -188,6 +196,37 @@ def run_sampler(settings: SamplerSettings, *, budget_seconds: float | None = Non
                            target.box.clone(), setup, report)
 
 
+def anneal(settings: SamplerSettings, hot: float, stages: int = 4, *, start=None, progress: bool = False):
+    """Take the chains from ``start`` (default: random starts) to ``settings.temperature`` by staged cooling.
+
+    A stage at ``hot`` and ``stages`` more at temperatures geometric from ``hot`` down to ``settings.temperature``
+    (the last one); each is a :func:`run_sampler` run of ``settings.burn_in`` burn-in sweeps then as many measured
+    sweeps, started from the end of the stage before. Returns (the final chains as a Dataset, to start production
+    from; one dict per stage: temperature, burn-in and measured sweeps, mean energy per particle over the measured
+    sweeps, its two halves, the t-test p-value and ``equilibrated``, whether that energy was stationary). A stage
+    that was not is reported, not hidden: cool more slowly (more stages, longer burn-in).
+    """
+    if not hot > settings.temperature:
+        raise InvalidInputError(f"the annealing temperature must exceed the sampled temperature {settings.temperature};"
+                                f" got {hot}.")
+    if stages < 1 or settings.burn_in < 1:
+        raise InvalidInputError(f"annealing needs stages >= 1 and burn-in sweeps >= 1 (each stage runs them twice); "
+                                f"got {stages} stages and {settings.burn_in} burn-in sweeps.")
+    report = []
+    for k, temperature in enumerate(np.geomspace(hot, settings.temperature, stages + 1)):
+        stage = replace(settings, temperature=float(temperature), sweeps=settings.burn_in, ladder=None,
+                        seed=settings.seed + k + 1)
+        outcome = run_sampler(stage, start=start, progress=progress)
+        start = to_dataset(outcome)
+        per_particle = outcome.result.energies / settings.n
+        test = energy_stationarity(per_particle)
+        report.append({"temperature": float(temperature), "burn_in": settings.burn_in, "sweeps": settings.burn_in,
+                       "energy_per_particle_mean": float(per_particle.mean()),
+                       "energy_per_particle_halves": [test.first_half, test.second_half],
+                       "energy_halves_p_value": test.p_value, "equilibrated": test.stationary})
+    return start, report
+
+
 def energy_error(series: np.ndarray) -> float:
     """Standard error of the mean of (B, S) series: the larger of the autocorrelation estimate and the spread of
     the B chain means (the latter stays honest when slow modes outlast the autocorrelation window)."""
@@ -211,6 +250,7 @@ def summarize(outcome: SamplingOutcome) -> dict:
         "ess_per_second": energy["ess_per_second"], "ess_per_evaluation": energy["ess_per_evaluation"],
         "seconds": float(result.seconds), "setup_seconds": float(outcome.setup_seconds),
         "ess_per_second_with_setup": energy["ess"] / (result.seconds + outcome.setup_seconds),
+        "energy_drift": float(result.energy_drift),
     }
     if result.overlap is not None and result.overlap.shape[1] > 1:
         structural = result.efficiency("overlap")
@@ -223,7 +263,32 @@ def summarize(outcome: SamplingOutcome) -> dict:
                                                       if decorrelated else None),
                        tau_int_overlap_sweeps=structural["tau_sweeps"] if decorrelated else None,
                        ess_overlap_per_second=structural["ess_per_second"] if decorrelated else None)
+    summary.update(_equilibrium(outcome, per_particle))
     return summary
+
+
+def _equilibrium(outcome: SamplingOutcome, per_particle: np.ndarray) -> dict:
+    """The equilibrium checks of a run, with a one-line ConvergenceWarning when one fails: the production energy
+    must be stationary (:func:`samplers.diagnostics.energy_stationarity` on its halves, as for MD) and the final
+    chains neither crystallised nor demixed (:func:`glassgen.dynamics.crystallinity.order_checks`).
+
+    ``equilibrated`` is False when a check fails, None when the energy could not be tested (too few records),
+    True otherwise: a falling energy's mean is no equilibrium value, however small its error bar.
+    """
+    s = outcome.settings
+    test = energy_stationarity(per_particle)
+    checks = order_checks(outcome.positions.numpy(), outcome.types.numpy(), outcome.box.numpy())
+    failures = order_failures(checks)
+    if test.stationary is False:
+        failures.insert(0, f"the energy per particle still drifts ({test.first_half:.4g} over the first half of "
+                           f"production, {test.second_half:.4g} over the second; t-test p = {test.p_value:.2g}): "
+                           "burn in longer, anneal from a higher temperature or use the swap sampler")
+    if failures:
+        warnings.warn(f"{s.sampler} at T = {s.temperature:g} is not an equilibrium run: " + "; ".join(failures)
+                      + ".", ConvergenceWarning, stacklevel=3)
+    return {"equilibrated": False if failures else test.stationary, "energy_stationary": test.stationary,
+            "energy_halves_p_value": test.p_value, "energy_per_particle_halves": [test.first_half, test.second_half],
+            **checks}
 
 
 def to_dataset(outcome: SamplingOutcome, provenance: dict | None = None):
@@ -271,7 +336,8 @@ def compare_samplers(base: SamplerSettings, temperatures, budget_seconds: float,
 
 
 def plot_comparison(rows: list[dict], path) -> None:
-    """Bar chart of effective samples per second (energy and overlap) per sampler and temperature, log scale."""
+    """Bar chart of effective samples per second (energy and overlap) per sampler and temperature, log scale; runs
+    that failed the equilibrium checks are hatched, as their samples are not equilibrium ones."""
     from matplotlib.figure import Figure
 
     done = [r for r in rows if "skipped" not in r]
@@ -283,14 +349,20 @@ def plot_comparison(rows: list[dict], path) -> None:
     for axis, key, title in zip(axes, ("ess_per_second", "ess_overlap_per_second"),
                                 ("energy", "overlap (structure)")):
         for k, name in enumerate(names):
-            values = [next((r.get(key) for r in done if r["sampler"] == name and r["temperature"] == t), None)
-                      for t in temperatures]
-            values = [np.nan if v is None else v for v in values]  # not decorrelated within the budget: no bar
-            axis.bar(np.arange(len(temperatures)) + k * width, values, width, label=name)
+            found = [next((r for r in done if r["sampler"] == name and r["temperature"] == t), {})
+                     for t in temperatures]
+            values = np.array([np.nan if r.get(key) is None else r[key] for r in found])  # not decorrelated: no bar
+            where = np.arange(len(temperatures)) + k * width
+            axis.bar(where, values, width, label=name)
+            failed = np.array([r.get("equilibrated") is False for r in found])
+            axis.bar(where[failed], values[failed], width, facecolor="none", hatch="//")  # over it, not in the legend
         axis.set_yscale("log")
         axis.set_xticks(np.arange(len(temperatures)) + 0.4 - width / 2, [f"T = {t:g}" for t in temperatures])
         axis.set_ylabel("effective samples per second")
         axis.set_title(title)
     axes[0].legend()
-    figure.tight_layout()
+    hatched = any(r["equilibrated"] is False for r in done)
+    if hatched:
+        figure.text(0.01, 0.01, "hatched: not in equilibrium (energy drifting, crystallised or demixed)", fontsize=8)
+    figure.tight_layout(rect=(0, 0.05 if hatched else 0, 1, 1))
     figure.savefig(path, dpi=120)

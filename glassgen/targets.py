@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from glassgen.errors import InvalidInputError
 from glassgen.systems.forcefield import ForceField
-from glassgen.systems.models import PairModel, get_model
+from glassgen.systems.models import KA2D_SMOOTHING, PairModel, get_model
 from glassgen.systems.potential import PairTable, pair_function
 from glassgen.systems.system import System
 
@@ -83,6 +84,22 @@ class KATarget:
         t = self._full_types(types, x.shape[0])
         self.forcefield.set_types(t)
         return 2.0 * self.forcefield.compute(x, energy=False, forces=False, per_particle=True).per_particle
+
+    def pair_coefficients(self):
+        """The model as a `samplers.compiled.PairCoefficients` table, which lets `samplers.mc.MetropolisMC` run
+        compiled sweeps: u = 4 eps [x^-12 - x^-6 + c0 + c1 x + c2 x^2 + c4 x^4] (x = r / sigma) with c0 the shift
+        (shifted), c0 and c1 the linear term (shifted-force) or the KA2D polynomial (smooth); None for other forms."""
+        from samplers.compiled import PairCoefficients
+
+        spec, rc = self.model, self.model.cutoff
+        at_cut, slope = rc**-12 - rc**-6, -12.0 * rc**-13 + 6.0 * rc**-7  # x^-12 - x^-6 and its derivative at r_c
+        coefficients = {"shifted": (-at_cut, 0.0, 0.0, 0.0), "shifted-force": (rc * slope - at_cut, -slope, 0.0, 0.0),
+                        "smooth": (KA2D_SMOOTHING[0], 0.0, KA2D_SMOOTHING[1], KA2D_SMOOTHING[2])}.get(spec.form)
+        if coefficients is None:
+            return None
+        sigma = np.asarray(spec.sigma, dtype=np.float64)
+        return PairCoefficients(sigma**2, np.asarray(spec.epsilon, dtype=np.float64), (rc * sigma) ** 2,
+                                np.broadcast_to(np.asarray(coefficients), sigma.shape + (4,)))
 
     # -- local energy changes -------------------------------------------------------------------------------------
     def _table(self, x):

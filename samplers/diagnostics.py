@@ -1,4 +1,5 @@
-"""Autocorrelation times, effective sample sizes, standard errors, and the structural overlap of Monte Carlo chains.
+"""Autocorrelation times, effective sample sizes, standard errors, a stationarity test, and the structural overlap of
+Monte Carlo chains.
 
 Window rule (Sokal, "Monte Carlo methods in statistical mechanics", 1997): the integrated autocorrelation time
 tau_int(M) = 1 + 2 sum_{t=1}^{M} rho(t) is summed up to the smallest window M >= c tau_int(M), c = 5. Chains of the
@@ -9,12 +10,16 @@ same process are pooled by averaging their autocorrelation functions. tau_int is
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 #: Sokal's window constant.
 WINDOW_C = 5.0
+#: Fewest blocks (chains x blocks per chain) for the stationarity test, and its p-value threshold (two-sided 3 sigma).
+MIN_BLOCKS = 6
+P_THRESHOLD = 0.0027
 
 
 def autocorrelation(series: np.ndarray) -> np.ndarray:
@@ -51,6 +56,46 @@ def standard_error(series: np.ndarray) -> float:
     """Standard error of the mean of correlated (S,) or (B, S) series: sqrt(var / ESS)."""
     x = np.atleast_2d(np.asarray(series, dtype=np.float64))
     return float(np.sqrt(x.var() / effective_sample_size(x)))
+
+
+class Stationarity(NamedTuple):
+    """Verdict of :func:`energy_stationarity`: the p-value (None when not tested), p > threshold (None when not tested)
+    and the mean of the first and of the second half of the blocks (None when the series is shorter than the blocks)."""
+
+    p_value: float | None
+    stationary: bool | None
+    first_half: float | None
+    second_half: float | None
+
+
+def energy_stationarity(series: np.ndarray, n_blocks: int | None = None) -> Stationarity:
+    """Do the two halves of (B, S) series, cut into ``n_blocks`` blocks per chain, share one mean? A paired t-test:
+    each block of the first half against the block half a run later in the same chain; stationary when
+    p > ``P_THRESHOLD``.
+
+    A drift (ageing, an unfinished quench, crystallisation) shows as different halves. Pairing within a chain takes
+    out what differs between chains: after a quench the chains relax at different energies, and that spread would
+    hide a drift common to all of them from a test of the two halves as independent samples. The differences must be
+    nearly independent: those of blocks shorter than the slowest relaxation of the series would flag drifts that are
+    not there. The default is therefore as few blocks per chain as give ``MIN_BLOCKS`` in all: the two halves of each
+    chain from 3 chains on, whose differences are independent across independent chains whatever the relaxation
+    time. With fewer than ``MIN_BLOCKS`` blocks in all the test has no power and is not done.
+    """
+    x = np.asarray(series, dtype=np.float64)
+    chains, samples = x.shape
+    n_blocks = n_blocks or 2 * math.ceil(MIN_BLOCKS / (2 * chains))
+    per_block = samples // n_blocks
+    if per_block < 1 or n_blocks < 2:
+        return Stationarity(None, None, None, None)
+    blocks = x[:, : n_blocks * per_block].reshape(chains, n_blocks, per_block).mean(-1)
+    half = n_blocks // 2
+    first, second = blocks[:, :half].ravel(), blocks[:, n_blocks - half:].ravel()
+    if 2 * first.size < MIN_BLOCKS:
+        return Stationarity(None, None, float(first.mean()), float(second.mean()))
+    import scipy.stats
+
+    p = float(scipy.stats.ttest_rel(first, second).pvalue)
+    return Stationarity(p, p > P_THRESHOLD, float(first.mean()), float(second.mean()))
 
 
 def decorrelation_time(overlap: np.ndarray, q_inf: float, every: int = 1) -> float:

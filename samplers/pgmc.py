@@ -205,7 +205,7 @@ class PolicyGuidedMC(MetropolisMC):
                  energy_swap: bool = False, policy: MovePolicy | None = None, p_swap: float = 0.0, swap_pairs=None,
                  seed=0, record_overlap: bool = True):
         super().__init__(target, positions, types, temperature=temperature, p_swap=p_swap, swap_pairs=swap_pairs,
-                         seed=seed, record_overlap=record_overlap)
+                         seed=seed, record_overlap=record_overlap, engine="torch")  # the policy's own moves
         cap = None if self.box is None else float(self.box.min()) / 4
         if policy is None:
             policy = MovePolicy(self.n_types, scale, energy_scale=energy_scale, energy_swap=energy_swap,

@@ -47,6 +47,10 @@ class Target(Protocol):
     only the particles neighbours[b, k] (B, K, M) int64 (entries >= N are padding; the moved particle itself may be
     listed) can lie within ``interaction_range`` of particle indices[b, k] at its old and new positions, so that it
     costs O(B K M) instead of O(B K N). Without it the sampler calls ``energy_change_moves``.
+
+    Pair targets in a periodic box may also offer ``pair_coefficients()``: their energy as a
+    :class:`samplers.compiled.PairCoefficients` table (or None when it is not of that form), with which
+    ``MetropolisMC`` runs compiled sweeps instead of calling the methods below once per attempt.
     """
 
     dim: int

@@ -99,17 +99,19 @@ def test_tables_read_as_plain_words(shared_data, capsys):
 
 def test_equilibrium_checks_read_as_plain_words():
     passed = {"fs_between_saved": 0.12, "decorrelated": True, "energy_halves_p_value": 0.4, "stationary": True,
-              "solid_like_fraction": 0.001, "crystallised": False}
+              "solid_like_fraction": 0.001, "solid_like_threshold": 0.05, "crystallised": False,
+              "demixing_index": -0.19, "demixed": False}
     assert dict(equilibrium_rows(passed)) == {
         "configurations decorrelated": "yes (F_s = 0.12 between saved, below 1/e)",
-        "energy stationary": "yes (t-test p = 0.4)", "crystallised": "no (0.1 % solid-like, threshold 5 %)"}
+        "energy stationary": "yes (t-test p = 0.4)", "crystallised": "no (0.1 % solid-like, threshold 5 %)",
+        "demixed": "no (index -0.19, threshold 0.3)"}
     failed = dict(equilibrium_rows({**passed, "decorrelated": False, "fs_between_saved": 0.6, "stationary": False,
-                                    "energy_halves_p_value": 0.001, "crystallised": True, "solid_like_fraction": 0.2}))
-    assert [value.split()[0] for value in failed.values()] == ["no", "no", "yes"]
-    assert all(option in text for option, text in zip(("--spacing", "--steps", "--seed"), failed.values()))
-    untested = dict(equilibrium_rows({**passed, "stationary": None, "energy_halves_p_value": None,
-                                      "crystallised": None, "solid_like_fraction": None}))
-    assert untested["energy stationary"].startswith("not tested") and untested["crystallised"] == "not checked (2D)"
+                                    "energy_halves_p_value": 0.001, "crystallised": True, "solid_like_fraction": 0.2,
+                                    "demixed": True, "demixing_index": 0.6}))
+    assert [value.split()[0] for value in failed.values()] == ["no", "no", "yes", "yes"]
+    assert all(option in text for option, text in zip(("--spacing", "--steps", "--seed", "--seed"), failed.values()))
+    untested = dict(equilibrium_rows({**passed, "stationary": None, "energy_halves_p_value": None}))
+    assert untested["energy stationary"].startswith("not tested")
 
 
 @pytest.mark.parametrize("command", ["train", "sample"])
@@ -139,3 +141,5 @@ def test_warnings_are_one_line_on_stderr_and_json_stays_alone_on_stdout(capsys, 
                                                  if line.startswith("glassgen simulate: warning: ")]
     assert "increase the spacing" in captured.err
     assert len(captured.out.strip().splitlines()) == 1 and json.loads(captured.out)["n_configurations"] == 2
+    checks = json.loads(captured.out)["equilibrium_checks"]  # 2D order checks: hexatic threshold, demixing
+    assert checks["solid_like_threshold"] == 0.4 and isinstance(checks["demixed"], bool)

@@ -69,6 +69,9 @@ ARGUMENT_MISTAKES = [
     (["sample", "--temperature", "0", "-o", "x.h5"], "--temperature: must be a number > 0"),
     (["sample", "--burn-in", "-1", "-o", "x.h5"], "--burn-in: must be an integer >= 0"),
     (["sample", "-o", "RO/x.h5"], "cannot write in"),
+    (["sample", "--budget-seconds", "0", "-o", "x.h5"], "--budget-seconds: must be a number > 0"),
+    (["sample", "--anneal-from", "2", "--anneal-stages", "0", "-o", "x.h5"],
+     "--anneal-stages: must be an integer >= 1"),
     (["compare-samplers", "--budget-seconds", "0"], "--budget-seconds: must be a number > 0"),
     (["compare-samplers", "--temperatures", "1.0", "-0.5"], "--temperatures: must be a number > 0"),
     (["compare-samplers", "-o", "FILE"], "is a file, not a folder"),
@@ -93,6 +96,8 @@ DATA_MISTAKES = [
     (["simulate", "--n", "100", "-o", "x.h5"], "shorter than twice the cut-off"),
     (["sample", "--sampler", "tempering", "--ladder", "1.0", "0.8", "-o", "x.h5"], "increasing"),
     (["sample", "--sampler", "swap", "--model", "ka3d", "--n", "256", "-o", "x.h5"], "no swappable species"),
+    (["sample", "--temperature", "1.0", "--anneal-from", "0.5", "-o", "x.h5"], "must exceed the sampled temperature"),
+    (["sample", "--anneal-from", "2", "--burn-in", "0", "-o", "x.h5"], "burn-in sweeps >= 1"),
 ]
 
 

@@ -2,6 +2,7 @@
 keys the issue asks for, and the comparison writes its table and figure."""
 
 import json
+import re
 
 import numpy as np
 
@@ -36,6 +37,7 @@ def test_compare_samplers_writes_table_and_figure(capsys, tmp_path):
                       "--samplers", "metropolis", "swap", "pgmc", "-o", str(tmp_path))
     assert [r["sampler"] for r in result["rows"]] == ["metropolis", "swap", "pgmc"]
     assert all(r["ess_per_second"] > 0 and r["seconds"] > 0 for r in result["rows"])
+    assert all(r["equilibrated"] in (True, False, None) and "energy_per_particle_halves" in r for r in result["rows"])
     assert json.loads((tmp_path / "comparison.json").read_text())["rows"][0]["sampler"] == "metropolis"
     assert (tmp_path / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -49,3 +51,35 @@ def test_sample_continues_from_saved_chains(capsys, tmp_path):
     assert result["energy_per_particle_mean"] < 0  # started from the liquid, not from random points
     assert main(["sample", "--chains", "3", "--start", str(first), "-o", str(second)]) == 2
     assert "fewer than the 3 chains" in capsys.readouterr().err
+
+
+def test_sample_that_cannot_equilibrate_says_so_in_one_warning_and_in_its_table(capsys, tmp_path):
+    """Metropolis from random starts at T = 0.3 for 100 sweeps is still falling: the JSON keeps the numbers with
+    "equilibrated": false, stderr holds one warning line, and the table gives no mean energy as an answer."""
+    argv = ["sample", "--sampler", "metropolis", "--temperature", "0.3", "--chains", "16", "--sweeps", "100",
+            "--burn-in", "10", "--seed", "1", "--quiet", "-o", str(tmp_path / "quench.h5")]
+    result = run_json(capsys, *argv)
+    assert result["equilibrated"] is False and result["energy_stationary"] is False
+    first, second = result["energy_per_particle_halves"]
+    assert second < first - 0.1 and result["energy_halves_p_value"] < 1e-3 and result["energy_per_particle_mean"] < 0
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and captured.err.startswith(
+        "glassgen sample: warning: metropolis at T = 0.3 is not an equilibrium run: the energy per particle still "
+        "drifts")
+    mean_row = next(line for line in captured.out.splitlines() if line.startswith("E/N mean"))
+    assert mean_row.split(None, 2)[2].startswith("not an equilibrium value (energy still drifting: ")
+    assert re.search(r"^crystallised +no \(", captured.out, re.M) and re.search(r"^demixed +no \(", captured.out, re.M)
+
+
+def test_sample_anneals_from_random_starts_in_reported_stages_then_produces_for_a_budget(capsys, tmp_path):
+    """--anneal-from 1 --anneal-stages 2 to T = 0.5: stages at 1, 0.71 and 0.5, each reported; then production."""
+    result = run_json(capsys, "sample", "--sampler", "swap", "--temperature", "0.5", "--anneal-from", "1.0",
+                      "--anneal-stages", "2", "--chains", "4", "--burn-in", "20", "--budget-seconds", "0.2",
+                      "--quiet", "-o", str(tmp_path / "annealed.h5"))
+    stages = result["anneal"]
+    np.testing.assert_allclose([stage["temperature"] for stage in stages], [1.0, 0.5 ** 0.5, 0.5])
+    assert all(stage["sweeps"] == stage["burn_in"] == 20 and stage["equilibrated"] in (True, False)
+               and len(stage["energy_per_particle_halves"]) == 2 for stage in stages)
+    assert stages[0]["energy_per_particle_mean"] > stages[-1]["energy_per_particle_mean"]
+    assert result["sweeps"] >= 20 and result["equilibrated"] in (True, False, None) and result["temperature"] == 0.5

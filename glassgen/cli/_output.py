@@ -60,6 +60,19 @@ def format_value(value) -> str:
     return str(value)
 
 
+def order_rows(checks: dict) -> list[tuple[str, str]]:
+    """The crystallisation and demixing checks (:func:`glassgen.dynamics.crystallinity.order_checks`) as table rows,
+    saying what to change when one fails; shared by the MD and the Monte Carlo commands."""
+    from glassgen.dynamics.crystallinity import DEMIXED_INDEX
+
+    advice = ": start again with another --seed or a higher --temperature"
+    return [("crystallised", f"{'yes' if checks['crystallised'] else 'no'} ({100 * checks['solid_like_fraction']:.1f} "
+                             f"% solid-like, threshold {100 * checks['solid_like_threshold']:g} %)"
+                             f"{advice if checks['crystallised'] else ''}"),
+            ("demixed", f"{'yes' if checks['demixed'] else 'no'} (index {checks['demixing_index']:.2f}, threshold "
+                        f"{DEMIXED_INDEX:g}){advice if checks['demixed'] else ''}")]
+
+
 def load_data(args):
     from glassgen.io import load
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from glassgen.cli._arguments import add_output, nonnegative_int, positive_float, positive_int
-from glassgen.cli._output import evaluate_energies, load_data, output, provenance, summary_energies
+from glassgen.cli._output import evaluate_energies, load_data, order_rows, output, provenance, summary_energies
 from glassgen.io.dataset import LABELS, PREDICTED_LABELS
 from glassgen.systems import get_model
 
@@ -195,8 +195,7 @@ def equilibrium_rows(checks: dict) -> list[tuple[str, str]]:
 
     One formatter for `simulate` and `demo`, so both say the same thing the same way.
     """
-    from glassgen.dynamics.crystallinity import CRYSTALLISED_FRACTION
-    from glassgen.dynamics.production import MIN_BLOCKS
+    from samplers.diagnostics import MIN_BLOCKS
 
     fs = checks["fs_between_saved"]
     rows = [("configurations decorrelated", f"yes (F_s = {fs:.2g} between saved, below 1/e)" if checks["decorrelated"]
@@ -207,14 +206,7 @@ def equilibrium_rows(checks: dict) -> list[tuple[str, str]]:
         verdict = "yes" if checks["stationary"] else "no"
         advice = "" if checks["stationary"] else ": equilibrate longer (--steps)"
         rows.append(("energy stationary", f"{verdict} (t-test p = {checks['energy_halves_p_value']:.2g}){advice}"))
-    if checks["crystallised"] is None:
-        rows.append(("crystallised", "not checked (2D)"))
-    else:
-        verdict = "yes" if checks["crystallised"] else "no"
-        advice = ": start again with another --seed or a higher --temperature" if checks["crystallised"] else ""
-        rows.append(("crystallised", f"{verdict} ({100 * checks['solid_like_fraction']:.1f} % solid-like, threshold "
-                                     f"{100 * CRYSTALLISED_FRACTION:g} %){advice}"))
-    return rows
+    return rows + order_rows(checks)
 
 
 def cmd_demo(args) -> None:

@@ -7,10 +7,11 @@ import os
 from pathlib import Path
 
 from glassgen.cli._arguments import add_output, nonnegative_int, positive_float, positive_int, probability
-from glassgen.cli._output import format_value, output, provenance
+from glassgen.cli._output import format_value, order_rows, output, provenance
 from glassgen.sampling import (
     SAMPLERS,
     SamplerSettings,
+    anneal,
     compare_samplers,
     plot_comparison,
     run_sampler,
@@ -29,6 +30,7 @@ EXAMPLES = {
 SUMMARY_ROWS = [("sampler", "sampler"), ("acceptance (per species)", "acceptance"),
                 ("swap acceptance (per pair)", "swap_acceptance"), ("exchange acceptance", "exchange_acceptance"),
                 ("E/N mean", "energy_per_particle_mean"), ("E/N standard error", "energy_per_particle_stderr"),
+                ("energy stationary", "energy_stationary"),
                 ("tau_int energy [sweeps]", "tau_int_energy_sweeps"), ("tau_int overlap [sweeps]",
                                                                         "tau_int_overlap_sweeps"),
                 ("ESS energy per second", "ess_per_second"), ("ESS overlap per second", "ess_overlap_per_second"),
@@ -40,7 +42,7 @@ def _settings(args, sampler: str) -> SamplerSettings:
                            chains=args.chains, sweeps=args.sweeps, burn_in=args.burn_in, seed=args.seed,
                            step=args.step, p_swap=args.p_swap,
                            ladder=tuple(args.ladder) if getattr(args, "ladder", None) else None,
-                           train_steps=args.train_steps, update=args.update)
+                           train_steps=args.train_steps, update=args.update, engine=args.engine)
 
 
 def _start(args):
@@ -52,14 +54,49 @@ def _start(args):
 def cmd_sample(args) -> None:
     from glassgen.io import save
 
-    outcome = run_sampler(_settings(args, args.sampler), start=_start(args), progress=not args.quiet)
+    settings, start, stages = _settings(args, args.sampler), _start(args), None
+    if args.anneal_from is not None:
+        start, stages = anneal(settings, args.anneal_from, args.anneal_stages, start=start, progress=not args.quiet)
+    outcome = run_sampler(settings, budget_seconds=args.budget_seconds, start=start, progress=not args.quiet)
     summary = summarize(outcome)
+    if stages is not None:
+        summary["anneal"] = stages
     path = save(to_dataset(outcome, provenance(args)), args.output)
     summary["output"] = str(path)
-    rows = [(label, format_value(summary[key])) for label, key in SUMMARY_ROWS if key in summary]
+    advice = ": burn in longer (--burn-in), anneal (--anneal-from) or use --sampler swap"
+    cells = {"energy_per_particle_mean": _energy_cell(summary),
+             "energy_stationary": _stationarity_cell(summary, advice=advice)}
+    rows = [(label, cells[key] if key in cells else format_value(summary[key])) for label, key in SUMMARY_ROWS
+            if key in summary]
+    rows += order_rows(summary)
+    rows += [(f"anneal stage T = {stage['temperature']:.4g}", f"E/N {stage['energy_per_particle_mean']:.4g} over "
+              f"{stage['sweeps']} sweeps after {stage['burn_in']} of burn-in, stationary "
+              f"{_stationarity_cell(stage, 'equilibrated')}")
+             for stage in stages or ()]
     rows.append(("production / set-up [s]", f"{summary['seconds']:.1f} / {summary['setup_seconds']:.1f}"))
     rows.append(("output", path))
     output(args, summary, rows)
+
+
+def _energy_cell(summary: dict) -> str:
+    """The mean energy, or why it is no answer: a drifting, crystallised or demixed run has no equilibrium mean."""
+    if summary["equilibrated"] is not False:
+        return format_value(summary["energy_per_particle_mean"])
+    first, second = summary["energy_per_particle_halves"]
+    drifting = summary["energy_stationary"] is False
+    reasons = [f"energy still drifting: {first:.4g} first half, {second:.4g} second half"] if drifting else []
+    reasons += [word for word in ("crystallised", "demixed") if summary[word]]
+    return f"not an equilibrium value ({'; '.join(reasons)})"
+
+
+def _stationarity_cell(summary: dict, key: str = "energy_stationary", advice: str = "") -> str:
+    """Verdict ``summary[key]`` of the stationarity test of a run (or of an annealing stage) with the two half means
+    it compared, and ``advice`` when it failed."""
+    if summary["energy_halves_p_value"] is None:
+        return "not tested (too few energy records)"
+    first, second = summary["energy_per_particle_halves"]
+    halves = f"halves {first:.4g}, {second:.4g}; t-test p = {summary['energy_halves_p_value']:.2g}"
+    return f"yes ({halves})" if summary[key] else f"no ({halves}){advice}"
 
 
 def cmd_compare(args) -> None:
@@ -77,16 +114,20 @@ def cmd_compare(args) -> None:
     if args.json:
         output(args, {"rows": rows, "output": str(table)})
         return
-    header = f"{'T':>6} {'sampler':>11} {'E/N':>17} {'tau_E':>8} {'ESS_E/s':>9} {'ESS_Q/s':>9} {'acc':>6} {'swap':>6}"
+    header = (f"{'T':>6} {'sampler':>11} {'E/N':>17} {'equil':>5} {'tau_E':>8} {'ESS_E/s':>9} {'ESS_Q/s':>9} "
+              f"{'acc':>6} {'swap':>6}")
     print("ESS_Q/s 'not yet': the overlap did not decay within the budget (run longer to measure it)")
+    print("equil 'no': the energy drifted, or the chains crystallised or demixed; that E/N is no equilibrium value")
     print(header)
     for r in rows:
         if "skipped" in r:
             print(f"{r['temperature']:>6g} {r['sampler']:>11}  skipped: {r['skipped']}")
             continue
         swap, ess_q = r.get("swap_acceptance"), r.get("ess_overlap_per_second")
+        equilibrated = {True: "yes", False: "no", None: "-"}[r["equilibrated"]]
         print(f"{r['temperature']:>6g} {r['sampler']:>11} {r['energy_per_particle_mean']:>9.4f} +- "
-              f"{r['energy_per_particle_stderr']:.4f} {r['tau_int_energy_sweeps']:>8.1f} {r['ess_per_second']:>9.3g} "
+              f"{r['energy_per_particle_stderr']:.4f} {equilibrated:>5} "
+              f"{r['tau_int_energy_sweeps']:>8.1f} {r['ess_per_second']:>9.3g} "
               f"{'not yet' if ess_q is None else f'{ess_q:.3g}':>9} {min(r['acceptance']):>6.2f} "
               f"{'-' if swap is None else f'{min(swap):.3f}':>6}")
     print(f"written: {table}, {args.output / 'comparison.png'}")
@@ -104,7 +145,10 @@ def _common(sub, *, chains: int, sweeps: int) -> None:
     sub.add_argument("--train-steps", type=nonnegative_int, default=100,
                      help="PGMC policy-gradient steps (default 100)")
     sub.add_argument("--update", choices=("auto", "sequential", "checkerboard"), default="auto",
-                     help="single-particle or cell-coloured parallel updates (auto: checkerboard from N = 1000)")
+                     help="single-particle or cell-coloured parallel updates (auto: checkerboard from N = 1000 "
+                          "with --engine torch)")
+    sub.add_argument("--engine", choices=("auto", "torch", "compiled"), default="auto",
+                     help="compiled (numba) sweeps or torch operations per move (auto: compiled except for pgmc)")
     sub.add_argument("--start", type=Path, help="start the chains from these configurations (.h5 or npz), e.g. "
                      "ones equilibrated by swap MC or MD (default: random non-overlapping ones)")
     sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -119,6 +163,14 @@ def add_commands(command) -> None:
     sub.add_argument("--ladder", type=positive_float, nargs="+",
                      help="tempering temperatures, increasing, starting at --temperature (default: 6 geometric "
                           "rungs up to max(2T, 1))")
+    sub.add_argument("--budget-seconds", type=positive_float,
+                     help="production for this many wall-clock seconds instead of --sweeps (their number is fixed "
+                          "from the burn-in speed)")
+    sub.add_argument("--anneal-from", type=positive_float, metavar="T_HOT",
+                     help="first cool the chains in stages from T_HOT to --temperature, each stage --burn-in sweeps "
+                          "of burn-in and as many measured, its stationarity reported")
+    sub.add_argument("--anneal-stages", type=positive_int, default=4,
+                     help="cooling stages after the one at T_HOT, temperatures geometric down to --temperature (4)")
     add_output(sub, kind="file", help="HDF5 file for the final configurations")
     _common(sub, chains=8, sweeps=1000)
 
