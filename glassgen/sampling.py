@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -24,7 +25,10 @@ from glassgen.progress import Stage
 from glassgen.systems import get_model, random_start
 from samplers.diagnostics import energy_stationarity
 
-SAMPLERS = ("metropolis", "swap", "tempering", "pgmc")
+
+
+#: Settings that only some samplers use (each SamplerKind lists those it honours); the rest apply to all.
+_SAMPLER_OPTIONS = ("update", "engine", "p_swap", "ladder", "rungs", "train_steps")
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,8 @@ class SamplerSettings:
     density: float | None = None
 
     def __post_init__(self):
-        if self.sampler not in SAMPLERS:
-            raise InvalidInputError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}.")
+        if self.sampler not in SAMPLER_KINDS:
+            raise InvalidInputError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLER_KINDS)}.")
         if not self.temperature > 0:
             raise InvalidInputError(f"the temperature must be positive; got {self.temperature}.")
         if self.chains < 1 or self.sweeps < 1 or self.burn_in < 0 or self.every < 1:
@@ -75,6 +79,18 @@ class SamplerSettings:
         if self.ladder is not None and (min(self.ladder) <= 0 or np.any(np.diff(self.ladder) <= 0)):
             raise InvalidInputError(f"the temperature ladder must be positive and strictly increasing; got "
                                     f"{list(self.ladder)}.")
+
+    def refuse_unused(self) -> None:
+        """Refuse settings given (not at their defaults) that this sampler cannot honour, rather than drop them
+        silently: a ``--ladder`` for swap MC, a ``--p-swap`` for plain Metropolis, ``--train-steps`` for anything but
+        PGMC. (Comparisons do not call this: one set of settings serves every sampler there.)"""
+        honoured = SAMPLER_KINDS[self.sampler].options
+        for item in fields(self):
+            name = item.name
+            if name in _SAMPLER_OPTIONS and name not in honoured and getattr(self, name) != item.default:
+                uses = [k for k, kind in SAMPLER_KINDS.items() if name in kind.options]
+                raise InvalidInputError(f"--{name.replace('_', '-')} does not apply to the {self.sampler} sampler "
+                                        f"(only to {', '.join(uses)}); drop it or choose one of those samplers.")
 
     def temperatures(self) -> np.ndarray:
         """The tempering ladder (the sampled temperature first)."""
@@ -101,31 +117,81 @@ class SamplingOutcome:
     report: dict = field(default_factory=dict)
 
 
-def _sampler(settings: SamplerSettings, target, start):
-    from samplers.mc import MetropolisMC
-    from samplers.pgmc import PolicyGuidedMC
+def _metropolis_like(p_swap_of):
+    """Build a MetropolisMC whose swap share is ``p_swap_of(settings)`` (0 for plain Metropolis)."""
+    def build(settings: SamplerSettings, target, x, types, update):
+        from samplers.mc import MetropolisMC
+
+        return MetropolisMC(target, x, types, temperature=settings.temperature, step=settings.step,
+                            p_swap=p_swap_of(settings), seed=settings.seed, update=update, engine=settings.engine)
+
+    return build
+
+
+def _tempering(settings: SamplerSettings, target, x, types, update):
     from samplers.tempering import ParallelTempering
 
-    update = settings.update
-    if update == "auto":
-        update = "checkerboard" if settings.n >= 1000 and settings.engine == "torch" else "sequential"
-    x, types = start.batched_positions(), start.types
-    if settings.sampler == "tempering":
-        p_swap = 0.0
-        return ParallelTempering(target, x, types, temperatures=settings.temperatures(), seed=settings.seed,
-                                 step=settings.step, p_swap=p_swap, update=update, engine=settings.engine)
-    if settings.sampler == "pgmc":
-        swaps = settings.p_swap if target.swap_pairs else 0.0
-        return PolicyGuidedMC(target, x, types, temperature=settings.temperature, scale=settings.step,
-                              energy_swap=swaps > 0, p_swap=swaps, seed=settings.seed)
-    p_swap = settings.p_swap if settings.sampler == "swap" else 0.0
-    return MetropolisMC(target, x, types, temperature=settings.temperature, step=settings.step, p_swap=p_swap,
-                        seed=settings.seed, update=update, engine=settings.engine)
+    return ParallelTempering(target, x, types, temperatures=settings.temperatures(), seed=settings.seed,
+                             step=settings.step, p_swap=0.0, update=update, engine=settings.engine)
 
 
-def _at_temperature(sampler):
-    """The MetropolisMC that holds the sampled (lowest) temperature."""
-    return sampler.chains[0] if hasattr(sampler, "chains") else sampler
+def _pgmc(settings: SamplerSettings, target, x, types, update):
+    from samplers.pgmc import PolicyGuidedMC
+
+    swaps = settings.p_swap if target.swap_pairs else 0.0
+    return PolicyGuidedMC(target, x, types, temperature=settings.temperature, scale=settings.step,
+                          energy_swap=swaps > 0, p_swap=swaps, seed=settings.seed)
+
+
+def _train_policy(sampler, settings: SamplerSettings, callback) -> dict:
+    """PGMC's set-up: policy-gradient training, then freezing, so that production is an exact chain."""
+    history = sampler.train(settings.train_steps, callback=callback)
+    sampler.freeze()
+    return {"training_seconds": float(history.seconds)}
+
+
+def _one_temperature(sampler, result, settings: SamplerSettings):
+    return sampler, result, {}
+
+
+def _lowest_rung(sampler, result, settings: SamplerSettings):
+    """The ladder's lowest temperature, charged with the whole ladder's time, and the exchange statistics."""
+    report = {"exchange_acceptance": np.asarray(result.exchange_acceptance).tolist(),
+              "ladder": settings.temperatures().tolist()}
+    lowest = result.results[0]
+    lowest.seconds = result.seconds
+    return sampler.chains[0], lowest, report
+
+
+@dataclass(frozen=True)
+class SamplerKind:
+    """How glassgen builds and runs one sampler of the `samplers` package; :data:`SAMPLER_KINDS` maps names to them.
+
+    ``build(settings, target, x, types, update)`` makes the sampler; ``options`` are the settings beyond the common
+    ones that it honours (:meth:`SamplerSettings.refuse_unused` refuses the others when given); ``train(sampler,
+    settings, callback)``, if any, is set-up before burn-in, charged as such, and returns report entries;
+    ``at_temperature(sampler, result, settings)`` gives the sampled temperature's MetropolisMC, its MCResult and
+    report entries. A new sampler is one more entry.
+    """
+
+    build: Callable
+    options: frozenset
+    train: Callable | None = None
+    at_temperature: Callable = _one_temperature
+    train_unit: str = "step"
+
+
+SAMPLER_KINDS = {
+    "metropolis": SamplerKind(_metropolis_like(lambda s: 0.0), frozenset({"update", "engine"})),
+    "swap": SamplerKind(_metropolis_like(lambda s: s.p_swap), frozenset({"update", "engine", "p_swap"})),
+    "tempering": SamplerKind(_tempering, frozenset({"update", "engine", "ladder", "rungs"}),
+                             at_temperature=_lowest_rung),
+    "pgmc": SamplerKind(_pgmc, frozenset({"p_swap", "train_steps"}), train=_train_policy),
+}
+
+
+#: Sampler names, in the order comparisons show them.
+SAMPLERS = tuple(SAMPLER_KINDS)
 
 
 def start_chains(settings: SamplerSettings, start=None):
@@ -158,16 +224,18 @@ def run_sampler(settings: SamplerSettings, *, budget_seconds: float | None = Non
 
     start = start_chains(settings, start)
     target = KATarget(settings.model, start)
-    sampler = _sampler(settings, target, start)
+    kind = SAMPLER_KINDS[settings.sampler]
+    update = settings.update
+    if update == "auto":
+        update = "checkerboard" if settings.n >= 1000 and settings.engine == "torch" else "sequential"
+    sampler = kind.build(settings, target, start.batched_positions(), start.types, update)
     report = {}
     name = f"{settings.sampler} T={settings.temperature:g}"
     begin = time.perf_counter()
     burn_in = max(1, settings.burn_in)
-    if settings.sampler == "pgmc":
-        with Stage(f"{name} PGMC training", settings.train_steps, enabled=progress) as bar:
-            history = sampler.train(settings.train_steps, callback=lambda _: bar.advance())
-        report["training_seconds"] = float(history.seconds)
-        sampler.freeze()
+    if kind.train is not None:
+        with Stage(f"{name} training", settings.train_steps, unit=kind.train_unit, enabled=progress) as bar:
+            report.update(kind.train(sampler, settings, lambda _: bar.advance()))
     sweep_begin = time.perf_counter()
     with Stage(f"{name} burn-in", burn_in, unit="sweep", enabled=progress) as bar:
         for _ in range(burn_in):
@@ -181,12 +249,8 @@ def run_sampler(settings: SamplerSettings, *, budget_seconds: float | None = Non
     with Stage(f"{name} produce{budget}", sweeps, unit="sweep", enabled=progress) as bar:
         result = sampler.run(sweeps, burn_in=0, every=every, recompute_every=max(every, 100) // every * every,
                              callback=lambda _: bar.advance())
-    if hasattr(result, "results"):
-        report["exchange_acceptance"] = np.asarray(result.exchange_acceptance).tolist()
-        report["ladder"] = settings.temperatures().tolist()
-        seconds, result = result.seconds, result.results[0]
-        result.seconds = seconds  # the whole ladder's time buys the samples at the lowest temperature
-    mc = _at_temperature(sampler)
+    mc, result, entries = kind.at_temperature(sampler, result, settings)
+    report.update(entries)
     report["acceptance"] = np.asarray(mc.acceptance).tolist()
     if mc.p_swap > 0:
         report["swap_acceptance"] = np.asarray(mc.swap_acceptance).tolist()

@@ -96,6 +96,11 @@ DATA_MISTAKES = [
     (["simulate", "--n", "100", "-o", "x.h5"], "shorter than twice the cut-off"),
     (["sample", "--sampler", "tempering", "--ladder", "1.0", "0.8", "-o", "x.h5"], "increasing"),
     (["sample", "--sampler", "swap", "--model", "ka3d", "--n", "256", "-o", "x.h5"], "no swappable species"),
+    (["sample", "--sampler", "swap", "--ladder", "1.0", "2.0", "-o", "x.h5"], "--ladder does not apply to the swap"),
+    (["sample", "--sampler", "metropolis", "--p-swap", "0.5", "-o", "x.h5"], "--p-swap does not apply"),
+    (["sample", "--sampler", "swap", "--train-steps", "5", "-o", "x.h5"], "only to pgmc"),
+    (["sample", "--sampler", "pgmc", "--update", "checkerboard", "-o", "x.h5"], "--update does not apply"),
+    (["sample", "--sweeps", "10", "--budget-seconds", "5", "-o", "x.h5"], "not both"),
     (["sample", "--temperature", "1.0", "--anneal-from", "0.5", "-o", "x.h5"], "must exceed the sampled temperature"),
     (["sample", "--anneal-from", "2", "--burn-in", "0", "-o", "x.h5"], "burn-in sweeps >= 1"),
 ]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from glassgen.cli._arguments import add_output, nonnegative_int, positive_float, positive_int, probability
 from glassgen.cli._output import format_value, order_rows, output, provenance
+from glassgen.errors import InvalidInputError
 from glassgen.sampling import (
     SAMPLERS,
     SamplerSettings,
@@ -54,7 +55,11 @@ def _start(args):
 def cmd_sample(args) -> None:
     from glassgen.io import save
 
-    settings, start, stages = _settings(args, args.sampler), _start(args), None
+    settings, stages = _settings(args, args.sampler), None
+    settings.refuse_unused()
+    if args.budget_seconds is not None and any(a.startswith("--sweeps") for a in args.argv):
+        raise InvalidInputError("give --sweeps or --budget-seconds for the production, not both.")
+    start = _start(args)
     if args.anneal_from is not None:
         start, stages = anneal(settings, args.anneal_from, args.anneal_stages, start=start, progress=not args.quiet)
     outcome = run_sampler(settings, budget_seconds=args.budget_seconds, start=start, progress=not args.quiet)
