@@ -39,7 +39,7 @@ def seconds_per_sweep(model: str, n: int, chains: int, update: str, attempts: in
     target = KATarget(model, system)
     mc = MetropolisMC(target, system.positions, system.types, temperature=1.0, step=0.1, update=update, seed=2,
                       record_overlap=False, engine="torch")  # the torch engine's updates (mc_compiled_speed.py: numba)
-    per_update = mc._colour_cells.shape[1] if update == "checkerboard" else 1
+    per_update = mc.kernels[0].attempts  # K of a checkerboard update, 1 for sequential moves
     best = float("inf")
     for _ in range(repeats + 1):  # the first repeat warms up
         if update == "checkerboard":
@@ -49,7 +49,7 @@ def seconds_per_sweep(model: str, n: int, chains: int, update: str, attempts: in
         else:
             start = time.perf_counter()
             for _ in range(attempts):
-                mc.attempt_move()
+                mc.kernels[0].attempt(mc.state)
             seconds = (time.perf_counter() - start) * n / attempts
         best = min(best, seconds)
     torch.testing.assert_close(mc.energy, target.energy(mc.x, mc.types), rtol=1e-9, atol=1e-6)

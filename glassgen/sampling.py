@@ -169,9 +169,9 @@ class SamplerKind:
 
     ``build(settings, target, x, types, update)`` makes the sampler; ``options`` are the settings beyond the common
     ones that it honours (:meth:`SamplerSettings.refuse_unused` refuses the others when given); ``train(sampler,
-    settings, callback)``, if any, is set-up before burn-in, charged as such, and returns report entries;
-    ``at_temperature(sampler, result, settings)`` gives the sampled temperature's MetropolisMC, its MCResult and
-    report entries. A new sampler is one more entry.
+    settings, callback)``, if any, is set-up before burn-in (its progress stage named ``train_stage``), charged as
+    such, and returns report entries; ``at_temperature(sampler, result, settings)`` gives the sampled temperature's
+    driver (:class:`samplers.driver.Driver`), its MCResult and report entries. A new sampler is one more entry.
     """
 
     build: Callable
@@ -179,6 +179,7 @@ class SamplerKind:
     train: Callable | None = None
     at_temperature: Callable = _one_temperature
     train_unit: str = "step"
+    train_stage: str = "training"
 
 
 SAMPLER_KINDS = {
@@ -186,7 +187,7 @@ SAMPLER_KINDS = {
     "swap": SamplerKind(_metropolis_like(lambda s: s.p_swap), frozenset({"update", "engine", "p_swap"})),
     "tempering": SamplerKind(_tempering, frozenset({"update", "engine", "ladder", "rungs"}),
                              at_temperature=_lowest_rung),
-    "pgmc": SamplerKind(_pgmc, frozenset({"p_swap", "train_steps"}), train=_train_policy),
+    "pgmc": SamplerKind(_pgmc, frozenset({"p_swap", "train_steps"}), train=_train_policy, train_stage="PGMC training"),
 }
 
 
@@ -234,7 +235,7 @@ def run_sampler(settings: SamplerSettings, *, budget_seconds: float | None = Non
     begin = time.perf_counter()
     burn_in = max(1, settings.burn_in)
     if kind.train is not None:
-        with Stage(f"{name} training", settings.train_steps, unit=kind.train_unit, enabled=progress) as bar:
+        with Stage(f"{name} {kind.train_stage}", settings.train_steps, unit=kind.train_unit, enabled=progress) as bar:
             report.update(kind.train(sampler, settings, lambda _: bar.advance()))
     sweep_begin = time.perf_counter()
     with Stage(f"{name} burn-in", burn_in, unit="sweep", enabled=progress) as bar:

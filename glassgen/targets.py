@@ -86,8 +86,8 @@ class KATarget:
         return 2.0 * self.forcefield.compute(x, energy=False, forces=False, per_particle=True).per_particle
 
     def pair_coefficients(self):
-        """The model as a `samplers.compiled.PairCoefficients` table, which lets `samplers.mc.MetropolisMC` run
-        compiled sweeps: u = 4 eps [x^-12 - x^-6 + c0 + c1 x + c2 x^2 + c4 x^4] (x = r / sigma) with c0 the shift
+        """The model as a `samplers.compiled.PairCoefficients` table, with which `samplers.kernels.CompiledSweeps`
+        runs compiled sweeps: u = 4 eps [x^-12 - x^-6 + c0 + c1 x + c2 x^2 + c4 x^4] (x = r / sigma) with c0 the shift
         (shifted), c0 and c1 the linear term (shifted-force) or the KA2D polynomial (smooth); None for other forms."""
         from samplers.compiled import PairCoefficients
 

@@ -115,7 +115,7 @@ def efficiency(series: np.ndarray, *, every: int = 1, seconds: float, evaluation
     """Cost of independent samples of a (B, S) observable recorded every ``every`` sweeps.
 
     Returns tau_int in sweeps, the effective sample size, and ESS per second and per energy evaluation (in the
-    unit of the sampler's counter; MetropolisMC counts single-particle energy changes summed over chains).
+    unit of the sampler's counter; the driver counts single-particle energy changes summed over chains).
     """
     tau = integrated_autocorrelation_time(series)
     ess = effective_sample_size(series)

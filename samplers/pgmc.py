@@ -14,8 +14,9 @@ the current states of the B chains and thrown away, and the chains advance betwe
 accepted moves of the current policy, so the states the policy learns from follow the target.
 
 Training breaks detailed balance (the kernel changes along the chain); :meth:`PolicyGuidedMC.freeze` fixes theta,
-after which the chain is an exact Metropolis-Hastings chain, run and recorded by :class:`samplers.mc.MetropolisMC`'s
-machinery (same ``run``, ``MCResult``, counters, state dicts).
+after which the chain is an exact Metropolis-Hastings chain of the kernels :class:`PolicyDisplacements` and
+:class:`PolicySwaps`, run and recorded by :class:`samplers.driver.Driver` (same ``run``, ``MCResult``, counters,
+state dicts as every sampler). This module is the policy, its training, and those two kernels.
 
 Policies (:class:`MovePolicy`):
 
@@ -25,11 +26,11 @@ Policies (:class:`MovePolicy`):
   to 1e-8 at the cap). With b_s != 0 the proposal is not symmetric: the backward scale is evaluated with the particle
   at its new place, where its local energy is e_i + dU (exact for pair plus one-body energies, the protocol's
   definition of local energies);
-- swap of the species of two particles: a species pair (a, b) uniform among the allowed ones (as in MetropolisMC;
-  the composition is conserved, so its probability is the same forwards and backwards and cancels), then i of species
-  a with p(i) ~ exp(c_a e_i) among the particles of species a and j of species b likewise (uniform when c = 0). After
-  the exchange j is of species a and i of species b, and the backward probability uses the local energies of the new
-  state.
+- swap of the species of two particles: a species pair (a, b) uniform among the allowed ones (as in
+  :class:`samplers.kernels.Swap`; the composition is conserved, so its probability is the same forwards and
+  backwards and cancels), then i of species a with p(i) ~ exp(c_a e_i) among the particles of species a and j of
+  species b likewise (uniform when c = 0). After the exchange j is of species a and i of species b, and the backward
+  probability uses the local energies of the new state.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from samplers.mc import MetropolisMC
+from samplers.driver import Driver
+from samplers.kernels import Counting, SwapPairs, swap_share
+from samplers.state import ChainState
 from samplers.target import SamplerInputError, swapped
 
 OPTIMIZERS = ("adam", "sgd")
@@ -184,8 +187,65 @@ class TrainingHistory:
     evaluations: int
 
 
-class PolicyGuidedMC(MetropolisMC):
+class PolicyDisplacements(Counting):
+    """Metropolis-Hastings displacements proposed by the policy, one particle per chain per call.
+
+    ``propose(k)`` gives K displacement :class:`Proposals` per chain (:meth:`PolicyGuidedMC.propose_moves`); the
+    kernel accepts the first with probability min(1, exp(log_ratio)). Its ``step`` is the policy's scales."""
+
+    name = "policy displacement"
+    options = frozenset()
+    attempts = 1
+
+    def __init__(self, propose: Callable[[int], Proposals], policy: MovePolicy):
+        self.propose, self.policy = propose, policy
+        self.counts = {"move": torch.zeros(2, policy.n_types, dtype=torch.int64)}
+
+    @property
+    def step(self) -> torch.Tensor:
+        return self.policy.scales
+
+    @torch.no_grad()
+    def attempt(self, state) -> torch.Tensor:
+        """One displacement in every chain with the current policy; the (B,) accepted mask."""
+        p = self.propose(1)
+        ok = state.accept_log_ratio(p.log_ratio)[:, 0]
+        index, new = p.move
+        state.move(index[:, 0], new[:, 0], ok, p.delta[:, 0])
+        self.tally("move", p.group[:, 0], ok)
+        state.n_evaluations += ok.numel()
+        return ok
+
+
+class PolicySwaps(Counting):
+    """Metropolis-Hastings swaps proposed by the policy (energy-biased particle choice), one per chain per call;
+    ``propose(k)`` is :meth:`PolicyGuidedMC.propose_swaps`."""
+
+    name = "policy swap"
+    options = frozenset()
+    attempts = 1
+
+    def __init__(self, propose: Callable[[int], Proposals], n_pairs: int):
+        self.propose = propose
+        self.counts = {"swap": torch.zeros(2, n_pairs, dtype=torch.int64)}
+
+    @torch.no_grad()
+    def attempt(self, state) -> torch.Tensor:
+        """One swap in every chain with the current policy; the (B,) accepted mask."""
+        p = self.propose(1)
+        ok = state.accept_log_ratio(p.log_ratio)
+        state.retype(p.move[2], ok, p.delta)
+        self.tally("swap", p.group, ok)
+        state.n_evaluations += 2 * ok.numel()
+        return ok
+
+
+class PolicyGuidedMC(Driver):
     """Policy-guided Monte Carlo of B chains: train the proposal, :meth:`freeze` it, then :meth:`run`.
+
+    The chains are driven by :class:`samplers.driver.Driver` with the kernels :class:`PolicySwaps` (probability
+    ``p_swap``) and :class:`PolicyDisplacements`, which draw from :meth:`propose_swaps` and :meth:`propose_moves`
+    (so a subclass that changes a proposal changes the chain too).
 
     Parameters
     ----------
@@ -204,67 +264,70 @@ class PolicyGuidedMC(MetropolisMC):
     def __init__(self, target, positions, types=None, *, temperature: float, scale=0.1, energy_scale: bool = False,
                  energy_swap: bool = False, policy: MovePolicy | None = None, p_swap: float = 0.0, swap_pairs=None,
                  seed=0, record_overlap: bool = True):
-        super().__init__(target, positions, types, temperature=temperature, p_swap=p_swap, swap_pairs=swap_pairs,
-                         seed=seed, record_overlap=record_overlap, engine="torch")  # the policy's own moves
-        cap = None if self.box is None else float(self.box.min()) / 4
+        state = ChainState(target, positions, types, temperature=temperature, seed=seed)
+        self.p_swap = swap_share(p_swap, swap_pairs)
+        self.pairs = SwapPairs(state, swap_pairs) if self.p_swap > 0 else ()
+        cap = None if state.box is None else float(state.box.min()) / 4
         if policy is None:
-            policy = MovePolicy(self.n_types, scale, energy_scale=energy_scale, energy_swap=energy_swap,
-                                max_scale=cap, dtype=self.x.dtype)
-        if policy.n_types != self.n_types:
-            raise SamplerInputError(f"the policy knows {policy.n_types} species but the chains hold {self.n_types}.")
+            policy = MovePolicy(state.n_types, scale, energy_scale=energy_scale, energy_swap=energy_swap,
+                                max_scale=cap, dtype=state.x.dtype)
+        if policy.n_types != state.n_types:
+            raise SamplerInputError(f"the policy knows {policy.n_types} species but the chains hold {state.n_types}.")
         if cap is not None and (policy.log_max_scale is None or policy.log_max_scale > math.log(cap) + 1e-12):
             raise SamplerInputError(f"in a periodic box the policy's max_scale must be at most a quarter of the "
                                     f"smallest edge ({cap:.4g}); build it with max_scale={cap:.4g}.")
-        self.policy = policy.to(self.x.device)
-        self.step = self.policy.scales.to(self.x.dtype)
+        self.policy = policy.to(state.x.device)
+        moves = PolicyDisplacements(self.propose_moves, self.policy)
+        mix = [(PolicySwaps(self.propose_swaps, len(self.pairs)), self.p_swap)] if self.pairs else []
+        super().__init__(state, mix + [(moves, 1.0 - self.p_swap)], record_overlap=record_overlap)
         self.frozen = False
         self.optimizer, self._optimizer_settings = None, None
-        self.baselines = {"move": torch.zeros(self.n_types, dtype=torch.float64),
-                          "swap": torch.zeros(max(len(self.swap_pairs), 1), dtype=torch.float64)}
+        self.baselines = {"move": torch.zeros(state.n_types, dtype=torch.float64),
+                          "swap": torch.zeros(max(len(self.pairs), 1), dtype=torch.float64)}
 
     # -- proposals ------------------------------------------------------------------------------------------------
     def _local_energies(self, x, types):
-        self.n_evaluations += x.shape[0] * x.shape[1]
+        self.state.n_evaluations += x.shape[0] * x.shape[1]
         return self.target.local_energies(x, types).to(x.dtype)
 
     def propose_moves(self, k: int = 1) -> Proposals:
         """K displacement proposals (B, K) per chain from its current state; each moves one particle alone."""
-        n_conf, n, dim = self.x.shape
-        rows = torch.arange(n_conf, device=self.x.device)[:, None]
-        index = torch.randint(n, (n_conf, k), generator=self.generator, device=self.x.device)
-        species = self.types[rows, index]
-        energy = self._local_energies(self.x, self._t())[rows, index] if self.policy.needs_energies else None
+        state = self.state
+        n_conf, n, dim = state.shape
+        rows = torch.arange(n_conf, device=state.x.device)[:, None]
+        index = torch.randint(n, (n_conf, k), generator=state.generator, device=state.x.device)
+        species = state.types[rows, index]
+        energy = self._local_energies(state.x, state.t())[rows, index] if self.policy.needs_energies else None
         log_sigma = self.policy.log_sigma(species, energy)
-        noise = torch.randn(n_conf, k, dim, generator=self.generator, dtype=self.x.dtype, device=self.x.device)
+        noise = torch.randn(n_conf, k, dim, generator=state.generator, dtype=state.x.dtype, device=state.x.device)
         displacement = noise * log_sigma.detach().exp()[..., None]
-        new = self.x[rows, index] + displacement
-        if self.box is not None:
-            new = torch.remainder(new, self.box)
-        delta = self.target.energy_change_moves(self.x, self._t(), index, new).to(self.x.dtype)
+        new = state.x[rows, index] + displacement
+        if state.box is not None:
+            new = torch.remainder(new, state.box)
+        delta = self.target.energy_change_moves(state.x, state.t(), index, new).to(state.x.dtype)
         finite = torch.isfinite(delta)
         back_energy = None if energy is None else energy + torch.where(finite, delta, 0.0)
-        log_forward = self.policy.log_displacement_density(displacement, log_sigma, self.box)
+        log_forward = self.policy.log_displacement_density(displacement, log_sigma, state.box)
         log_backward = log_forward if energy is None else self.policy.log_displacement_density(
-            displacement, self.policy.log_sigma(species, back_energy), self.box)  # symmetric without the slope
+            displacement, self.policy.log_sigma(species, back_energy), state.box)  # symmetric without the slope
         log_ratio = torch.where(finite, -self.beta * delta + (log_backward - log_forward).detach(), float("-inf"))
         return Proposals(log_ratio, log_forward, log_backward, displacement.square().sum(-1), species, delta,
                          (index, new))
 
     def propose_swaps(self, k: int = 1) -> Proposals:
         """K swap proposals per chain from its current state, as B K rows (chain b's proposals are rows b K ...)."""
-        n_conf, n, dim = self.x.shape
-        x = self.x[:, None].expand(n_conf, k, n, dim).reshape(n_conf * k, n, dim)
-        types = self.types[:, None].expand(n_conf, k, n).reshape(n_conf * k, n)
-        pair = torch.multinomial(self._pair_ok.repeat_interleave(k, 0), 1, generator=self.generator)[:, 0]
-        table = torch.tensor(self.swap_pairs, device=self.x.device)
-        a, b = table[pair, 0], table[pair, 1]
+        state = self.state
+        n_conf, n, dim = state.shape
+        x = state.x[:, None].expand(n_conf, k, n, dim).reshape(n_conf * k, n, dim)
+        types = state.types[:, None].expand(n_conf, k, n).reshape(n_conf * k, n)
+        pair, a, b = self.pairs.choose(state.generator, k)
         biased = self.policy.swap_bias is not None
         energies = self._local_energies(x, types) if biased else None
         choice_a, choice_b = (self.policy.swap_log_probs(energies, types, s) for s in (a, b))
-        i, j = (torch.multinomial(c.detach().exp(), 1, generator=self.generator)[:, 0] for c in (choice_a, choice_b))
-        rows = torch.arange(n_conf * k, device=self.x.device)
+        i, j = (torch.multinomial(c.detach().exp(), 1, generator=state.generator)[:, 0] for c in (choice_a, choice_b))
+        rows = torch.arange(n_conf * k, device=state.x.device)
         new_types = swapped(types, i, j)
-        delta = self.target.energy_change_swap(x, types, i, j).to(self.x.dtype)
+        delta = self.target.energy_change_swap(x, types, i, j).to(state.x.dtype)
         new_energies = self._local_energies(x, new_types) if biased else None
         log_forward = choice_a[rows, i] + choice_b[rows, j]
         log_backward = (self.policy.swap_log_probs(new_energies, new_types, a)[rows, j]
@@ -272,37 +335,6 @@ class PolicyGuidedMC(MetropolisMC):
         finite = torch.isfinite(delta)
         log_ratio = torch.where(finite, -self.beta * delta + (log_backward - log_forward).detach(), float("-inf"))
         return Proposals(log_ratio, log_forward, log_backward, torch.ones_like(delta), pair, delta, (i, j, new_types))
-
-    def _accept_ratio(self, log_ratio: torch.Tensor) -> torch.Tensor:
-        return torch.log(self._uniform(*log_ratio.shape)) < log_ratio
-
-    # -- real moves (MetropolisMC.sweep calls these) --------------------------------------------------------------
-    @torch.no_grad()
-    def attempt_move(self) -> torch.Tensor:
-        """One Metropolis-Hastings displacement in every chain with the current policy; the (B,) accepted mask."""
-        p = self.propose_moves(1)
-        ok = self._accept_ratio(p.log_ratio)[:, 0]
-        index, new = p.move
-        rows = torch.arange(self.x.shape[0], device=self.x.device)
-        self.x[rows[ok], index[ok, 0]] = new[ok, 0]
-        self.energy = torch.where(ok, self.energy + p.delta[:, 0], self.energy)
-        self._count_moves(p.group[:, 0], ok)
-        return ok
-
-    @torch.no_grad()
-    def attempt_swap(self) -> torch.Tensor:
-        """One Metropolis-Hastings swap in every chain with the current policy; the (B,) accepted mask."""
-        p = self.propose_swaps(1)
-        ok = self._accept_ratio(p.log_ratio)
-        self.types = torch.where(ok[:, None], p.move[2], self.types)
-        self.energy = torch.where(ok, self.energy + p.delta, self.energy)
-        self.swap_tried += torch.bincount(p.group.cpu(), minlength=len(self.swap_pairs))
-        self.swap_accepted += torch.bincount(p.group[ok].cpu(), minlength=len(self.swap_pairs))
-        self.n_evaluations += 2 * ok.numel()
-        return ok
-
-    def _adapt(self, tried, accepted) -> None:
-        """No acceptance-window tuning: the policy sets the proposal (burn-in sweeps just equilibrate)."""
 
     # -- training -------------------------------------------------------------------------------------------------
     def _surrogate(self, p: Proposals, kind: str, baseline: bool) -> tuple[torch.Tensor, float]:
@@ -373,13 +405,13 @@ class PolicyGuidedMC(MetropolisMC):
             self.optimizer.zero_grad()
             moves = self.propose_moves(int(n_virtual))
             objective, reward = self._surrogate(moves, "move", baseline)
-            self.n_evaluations += moves.delta.numel()
+            self.state.n_evaluations += moves.delta.numel()
             swap_reward = float("nan")
             if train_swaps:
                 swaps = self.propose_swaps(int(n_virtual))
                 swap_objective, swap_reward = self._surrogate(swaps, "swap", baseline)
                 objective = objective + swap_objective
-                self.n_evaluations += 2 * swaps.delta.numel()
+                self.state.n_evaluations += 2 * swaps.delta.numel()
             objective.backward()
             self.optimizer.step()
             self._cap_scales()
@@ -390,9 +422,8 @@ class PolicyGuidedMC(MetropolisMC):
             parameters.append({name: p.detach().cpu().numpy().copy() for name, p in self.policy.named_parameters()})
             if callback is not None:
                 callback(step + 1)
-        self.step = self.policy.scales.to(self.x.dtype)
         return TrainingHistory(np.asarray(rewards), np.asarray(swap_rewards),
-                               np.asarray(scales).reshape(-1, self.n_types), parameters,
+                               np.asarray(scales).reshape(-1, self.policy.n_types), parameters,
                                time.perf_counter() - start, self.n_evaluations - evaluations)
 
     @torch.no_grad()
@@ -406,16 +437,16 @@ class PolicyGuidedMC(MetropolisMC):
         """Fix the policy for good: from now on the chain is an exact Metropolis-Hastings chain."""
         self.policy.requires_grad_(False)
         self.frozen = True
-        self.step = self.policy.scales.to(self.x.dtype)
         return self
 
     def run(self, n_sweeps: int, **kwargs):
-        """Freeze the policy, then :meth:`samplers.mc.MetropolisMC.run` (burn-in, production, records)."""
+        """Freeze the policy, then :meth:`samplers.driver.Driver.run` (burn-in, production, records)."""
         self.freeze()
         return super().run(n_sweeps, **kwargs)
 
     def state_dict(self) -> dict:
-        """The chain's state (:meth:`MetropolisMC.state_dict`), the policy, the optimiser and the baselines."""
+        """The driver's state (:meth:`samplers.driver.Driver.state_dict`), the policy, the optimiser and the
+        baselines."""
         state = super().state_dict()
         state.update(policy={k: v.clone() for k, v in self.policy.state_dict().items()}, frozen=self.frozen,
                      optimizer=None if self.optimizer is None else (self._optimizer_settings,

@@ -42,15 +42,15 @@ class Target(Protocol):
         Species pairs whose identities swap moves may exchange; empty when swaps make no sense.
 
     Targets may also carry ``interaction_range`` (float, or None when unknown): particles farther apart than this
-    do not interact, which checkerboard updates (``samplers.mc``) need; and the fast path of those updates,
-    ``energy_change_moves_near(x, types, indices, new_positions, neighbours)``: ``energy_change_moves`` told that
-    only the particles neighbours[b, k] (B, K, M) int64 (entries >= N are padding; the moved particle itself may be
-    listed) can lie within ``interaction_range`` of particle indices[b, k] at its old and new positions, so that it
+    do not interact, which checkerboard updates (``samplers.kernels.Checkerboard``) need; and the fast path of those
+    updates, ``energy_change_moves_near(x, types, indices, new_positions, neighbours)``: ``energy_change_moves`` told
+    that only the particles neighbours[b, k] (B, K, M) int64 (entries >= N are padding; the moved particle itself may
+    be listed) can lie within ``interaction_range`` of particle indices[b, k] at its old and new positions, so that it
     costs O(B K M) instead of O(B K N). Without it the sampler calls ``energy_change_moves``.
 
     Pair targets in a periodic box may also offer ``pair_coefficients()``: their energy as a
     :class:`samplers.compiled.PairCoefficients` table (or None when it is not of that form), with which
-    ``MetropolisMC`` runs compiled sweeps instead of calling the methods below once per attempt.
+    ``samplers.kernels.CompiledSweeps`` runs whole sweeps instead of calling the methods below once per attempt.
     """
 
     dim: int

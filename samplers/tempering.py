@@ -1,23 +1,23 @@
-"""Parallel tempering (replica exchange): K temperatures x B chains, each temperature advanced by MetropolisMC.
+"""Parallel tempering (replica exchange): K temperatures x B chains, one driver per temperature.
 
-Every ``exchange_every`` sweeps, chain b at temperature k and chain b at temperature k + 1 exchange configurations
-with probability min(1, exp((beta_k - beta_{k+1}) (U_k - U_{k+1}))), which keeps the product of the K Boltzmann
-densities invariant (the exchange proposal is symmetric and this ratio is the ratio of the products). Even pairs
-(0-1, 2-3, ...) and odd pairs (1-2, 3-4, ...) take turns, so the pairs attempted at once are disjoint. Each
-temperature keeps its own step sizes (adapted in burn-in only), generator and overlap reference: the overlap of a
-temperature measures how far the configuration now held at that temperature is from the one held at the start of
-production, so exchanges count as decorrelation.
+Each temperature is a :class:`samplers.mc.MetropolisMC` with its own generator, kernels, step sizes (adapted in
+burn-in only) and overlap reference; every ``exchange_every`` sweeps the :class:`samplers.kernels.Exchange` kernel
+swaps configurations between neighbouring temperatures (its docstring argues detailed balance). The run loop,
+records and drift checks are the driver's (:func:`samplers.driver.produce` runs the K drivers as one group), so
+tempering is only the ladder and its exchanges. The overlap of a temperature measures how far the configuration now
+held at that temperature is from the one held at the start of production, so exchanges count as decorrelation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from samplers.mc import MCResult, MetropolisMC
+from samplers.driver import produce
+from samplers.kernels import Exchange
+from samplers.mc import MetropolisMC
 from samplers.target import SamplerInputError
 
 
@@ -26,7 +26,7 @@ class TemperingResult:
     """Production records of :meth:`ParallelTempering.run`.
 
     temperatures : (K,) the ladder.
-    results : one :class:`samplers.mc.MCResult` per temperature (energies (B, S), overlaps, evaluations).
+    results : one :class:`samplers.driver.MCResult` per temperature (energies (B, S), overlaps, evaluations).
     exchange_acceptance : (K - 1,) acceptance of exchanges between temperatures k and k + 1 in production.
     seconds : wall time of production, all temperatures and exchanges together.
     """
@@ -57,10 +57,10 @@ class ParallelTempering:
     exchange_every : int
         Sweeps between exchange attempts.
     seed : int
-        Seeds the K samplers (seed * 1000003 + k) and the exchange generator.
+        Seeds the K samplers (seed * 1000003 + k) and the exchange generator (seed * 1000003 + K).
     **mc_options
         Passed on to every MetropolisMC (step, p_swap, swap_pairs, update, cells, acceptance_window,
-        record_overlap).
+        record_overlap, engine).
     """
 
     def __init__(self, target, positions, types=None, *, temperatures, exchange_every: int = 1, seed: int = 0,
@@ -80,36 +80,52 @@ class ParallelTempering:
         self.temperatures, self.exchange_every = ladder, int(exchange_every)
         self.chains = [MetropolisMC(target, start, types, temperature=float(t), seed=int(seed) * 1000003 + k,
                                     **mc_options) for k, (t, start) in enumerate(zip(ladder, starts))]
-        self.generator = torch.Generator().manual_seed(int(seed) * 1000003 + ladder.size)
+        self.exchanges = Exchange(ladder.size, int(seed) * 1000003 + ladder.size)
         self.n_sweeps_total = 0
-        self.n_exchanges = 0
-        self.reset_counters()
 
-    def reset_counters(self) -> None:
-        """Zero the exchange counters (per neighbouring pair)."""
-        self.exchange_tried = np.zeros(max(self.temperatures.size - 1, 0), dtype=np.int64)
-        self.exchange_accepted = np.zeros_like(self.exchange_tried)
+    @property
+    def members(self) -> list[MetropolisMC]:
+        """The drivers a run records, one per temperature."""
+        return self.chains
+
+    @property
+    def generator(self):
+        """The exchange generator."""
+        return self.exchanges.generator
+
+    @property
+    def n_exchanges(self) -> int:
+        """Exchange rounds so far (their parity picks the even or the odd pairs)."""
+        return self.exchanges.rounds
+
+    @n_exchanges.setter
+    def n_exchanges(self, value: int) -> None:
+        self.exchanges.rounds = int(value)
+
+    @property
+    def exchange_tried(self) -> np.ndarray:
+        """Exchanges tried per neighbouring pair (k, k + 1) since the last reset (a view: in-place updates count)."""
+        return self.exchanges.counts["exchange"][0].numpy()
+
+    @property
+    def exchange_accepted(self) -> np.ndarray:
+        """Exchanges accepted per neighbouring pair since the last reset (a view)."""
+        return self.exchanges.counts["exchange"][1].numpy()
 
     @property
     def exchange_acceptance(self) -> np.ndarray:
         """Exchange acceptance per neighbouring pair (k, k + 1) since the last reset (NaN if never tried)."""
-        return np.where(self.exchange_tried > 0, self.exchange_accepted / np.maximum(self.exchange_tried, 1), np.nan)
+        tried = self.exchange_tried
+        return np.where(tried > 0, self.exchange_accepted / np.maximum(tried, 1), np.nan)
 
-    def exchange(self) -> None:
-        """One round of exchange attempts between the even or the odd neighbouring pairs, in turn."""
-        for k in range(self.n_exchanges % 2, self.temperatures.size - 1, 2):
-            low, high = self.chains[k], self.chains[k + 1]
-            log_ratio = (low.beta - high.beta) * (low.energy - high.energy)
-            u = torch.rand(log_ratio.shape, generator=self.generator, dtype=torch.float64)
-            ok = (torch.log(u) < log_ratio.to(torch.float64).cpu()).to(low.x.device)
-            for name in ("x", "types", "energy"):
-                a, b = getattr(low, name), getattr(high, name)
-                mask = ok.reshape(-1, *([1] * (a.ndim - 1)))
-                setattr(low, name, torch.where(mask, b, a))
-                setattr(high, name, torch.where(mask, a, b))
-            self.exchange_tried[k] += ok.numel()
-            self.exchange_accepted[k] += int(ok.sum())
-        self.n_exchanges += 1
+    def reset_counters(self) -> None:
+        """Zero the exchange counters."""
+        self.exchanges.reset_counts()
+
+    def exchange(self) -> torch.Tensor:
+        """One round of exchange attempts between the even or the odd neighbouring pairs, in turn; returns the
+        (K - 1, B) mask of accepted exchanges (a subclass that follows replicas calls this and reads it)."""
+        return self.exchanges.attempt([mc.state for mc in self.chains])
 
     def sweep(self, n_sweeps: int = 1, *, adapt: bool = False) -> None:
         """Sweep every temperature once per sweep, exchanging every ``exchange_every`` sweeps."""
@@ -120,39 +136,22 @@ class ParallelTempering:
             if self.n_sweeps_total % self.exchange_every == 0:
                 self.exchange()
 
-    def run(self, n_sweeps: int, *, burn_in: int = 0, every: int = 1, recompute_every: int = 0,
-            callback: Callable[[int], object] | None = None) -> TemperingResult:
-        """Burn in (steps adapted), then ``n_sweeps`` production sweeps recording every ``every`` sweeps, as
-        :meth:`samplers.mc.MetropolisMC.run` does per temperature (``callback(s)`` after production sweep s)."""
-        import time
-
-        if int(n_sweeps) < 0 or int(burn_in) < 0 or int(every) < 1 or int(recompute_every) < 0:
-            raise SamplerInputError("n_sweeps, burn_in and recompute_every must be >= 0 and every >= 1; got "
-                                    f"{n_sweeps}, {burn_in}, {recompute_every}, {every}.")
-        self.sweep(int(burn_in), adapt=True)
+    def start_production(self, new_reference: bool = True) -> None:
+        """Reset the exchange counters and start production at every temperature."""
         self.reset_counters()
         for mc in self.chains:
-            mc.start_production(new_reference=int(burn_in) > 0)
-        start = time.perf_counter()
-        marks = [(mc.seconds, mc.n_evaluations) for mc in self.chains]
-        records = [([], []) for _ in self.chains]
-        for s in range(1, int(n_sweeps) + 1):
-            self.sweep(1)
-            for mc, (energies, overlaps) in zip(self.chains, records):
-                mc.record_sweep(s, every, recompute_every, energies, overlaps)
-            if callback is not None:
-                callback(s)
-        results: list[MCResult] = [
-            mc.result(energies, overlaps, [], mc.seconds - t0, mc.n_evaluations - e0, int(every))
-            for mc, (energies, overlaps), (t0, e0) in zip(self.chains, records, marks)]
-        return TemperingResult(self.temperatures.copy(), results, self.exchange_acceptance,
-                               time.perf_counter() - start)
+            mc.start_production(new_reference)
+
+    def run(self, n_sweeps: int, **options) -> TemperingResult:
+        """Burn in, then ``n_sweeps`` production sweeps, recording every temperature as
+        :meth:`samplers.driver.Driver.run` does (same options)."""
+        results, seconds = produce(self, n_sweeps, **options)
+        return TemperingResult(self.temperatures.copy(), results, self.exchange_acceptance, seconds)
 
     def state_dict(self) -> dict:
-        """The state of every temperature's sampler, the exchange generator and the counters."""
-        return {"chains": [mc.state_dict() for mc in self.chains], "generator": self.generator.get_state(),
-                "n_sweeps_total": self.n_sweeps_total, "n_exchanges": self.n_exchanges,
-                "exchange_tried": self.exchange_tried.copy(), "exchange_accepted": self.exchange_accepted.copy()}
+        """The state of every temperature's driver, of the exchange kernel, and the sweep count."""
+        return {"chains": [mc.state_dict() for mc in self.chains], "exchange": self.exchanges.state_dict(),
+                "n_sweeps_total": self.n_sweeps_total}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a :meth:`state_dict` of a sampler built with the same ladder and shapes."""
@@ -161,7 +160,5 @@ class ParallelTempering:
                                     f"{len(self.chains)}; build the sampler with the saved ladder.")
         for mc, chain in zip(self.chains, state["chains"]):
             mc.load_state_dict(chain)
-        self.generator.set_state(state["generator"])
-        self.n_sweeps_total, self.n_exchanges = state["n_sweeps_total"], state["n_exchanges"]
-        self.exchange_tried = state["exchange_tried"].copy()
-        self.exchange_accepted = state["exchange_accepted"].copy()
+        self.exchanges.load_state_dict(state["exchange"])
+        self.n_sweeps_total = state["n_sweeps_total"]

@@ -20,8 +20,9 @@ def test_moved_particles_never_interact():
     target = KATarget("ka2d", system)
     mc = MetropolisMC(target, system.positions, system.types, temperature=1.0, step=0.15, update="checkerboard",
                       seed=2)
-    assert mc.cells.tolist() == [6, 6] and float(mc.cell_width[0]) >= target.interaction_range
-    together = max(int(mc.attempt_checkerboard().sum(1).max()) for _ in range(20))
+    board = mc.kernel("checkerboard")
+    assert board.cells.tolist() == [6, 6] and float(board.cell_width[0]) >= target.interaction_range
+    together = max(int(board.attempt(mc.state).sum(1).max()) for _ in range(20))
     assert together >= 3  # several accepted moves in one update of one chain
     torch.testing.assert_close(mc.energy, target.energy(mc.x, mc.types), rtol=1e-10, atol=1e-9)
 
@@ -64,9 +65,9 @@ def test_cell_neighbours_give_exact_energy_changes(model, n):
     spy = _Recording(target)
     mc = MetropolisMC(spy, system.positions, system.types, temperature=1.0, step=0.3, update="checkerboard", seed=12,
                       record_overlap=False)
-    assert int(mc.cells.min()) >= 4  # 3^d distinct cells around each cell
+    assert int(mc.kernel("checkerboard").cells.min()) >= 4  # 3^d distinct cells around each cell
     for _ in range(3):
-        mc.attempt_checkerboard()
+        mc.kernel("checkerboard").attempt(mc.state)
     box = target.box
     checked = 0
     for x, types, indices, new, neighbours in spy.calls:
@@ -161,7 +162,7 @@ def test_detailed_balance_of_one_update_on_a_ring():
     mc = MetropolisMC(trap, x0, temperature=1.0, step=1.5, update="checkerboard", cells=4, seed=6,
                       record_overlap=False)
     before = torch.floor(mc.x[..., 0]).long() @ torch.tensor([16, 4, 1])
-    mc.attempt_checkerboard()
+    mc.kernel("checkerboard").attempt(mc.state)
     after = torch.floor(mc.x[..., 0]).long() @ torch.tensor([16, 4, 1])
     flux = np.zeros((64, 64))
     np.add.at(flux, (before.numpy(), after.numpy()), 1)

@@ -82,7 +82,7 @@ def test_a_wrong_energy_change_is_refused():
     """A kernel whose pair energy is off by 1e-6 per pair must not pass: the run raises at its end."""
     target, x, types = _chains("ka2d", 300, 2, seed=4)
     mc = MetropolisMC(target, x, types, temperature=1.0, p_swap=0.2, seed=2, record_overlap=False)
-    mc._compiled.table[..., C0] += 1e-6
+    mc.kernel("compiled").sweeps.table[..., C0] += 1e-6
     with pytest.raises(RuntimeError, match="drifted"):
         mc.run(3)
 
@@ -162,7 +162,7 @@ def test_two_particles_follow_the_radial_boltzmann_law(dim):
     x0 = torch.rand(200, 2, dim, generator=g, dtype=torch.float64) * 15.5
     mc = MetropolisMC(target, x0, torch.zeros(2, dtype=torch.int64), temperature=0.6, step=2.0, seed=dim,
                       record_overlap=False)
-    assert mc.engine == "compiled" and (mc._compiled.cells > 1).all()
+    assert mc.engine == "compiled" and (mc.kernel("compiled").sweeps.cells > 1).all()
     mc.sweep(20, adapt=True)
     distances = []
     for _ in range(400):

@@ -129,7 +129,7 @@ def test_energy_biased_swaps_obey_detailed_balance(sampler):
     flows = np.zeros((12, 12))
     before = state()
     for _ in range(20):
-        mc.attempt_swap()
+        mc.kernel("policy swap").attempt(mc.state)
         after = state()
         np.add.at(flows, (before, after), 1)
         before = after

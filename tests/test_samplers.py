@@ -117,7 +117,7 @@ def test_displacement_acceptance_probability_is_the_boltzmann_factor_of_total_en
     before = system.positions.repeat(1000, 1, 1)  # 8000 chains
     types = system.types.expand(len(before), -1)
     mc = MetropolisMC(target, before, system.types, temperature=0.5, step=0.15, seed=0)
-    taken = mc.attempt_move()
+    taken = mc.kernel("displacement").attempt(mc.state)
     (index, new), = target.proposals
     after = before.clone()
     after[torch.arange(len(before)), index] = new

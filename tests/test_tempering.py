@@ -54,6 +54,23 @@ def test_discrete_permutations_and_exchange_acceptance_are_exact():
         assert abs(pt.exchange_acceptance[k] - exact) < 4 * math.sqrt(exact * (1 - exact) / n), (k, exact)
 
 
+def test_exchange_returns_the_chains_that_exchanged():
+    """exchange() marks exactly the chains whose configurations moved between rungs k and k + 1 (even pairs, then
+    odd ones), as the counters do, so that a subclass can follow replicas without copying the exchange."""
+    trap = HarmonicTrap(2, dim=2)
+    starts = torch.randn(3, 64, 2, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    pt = ParallelTempering(trap, starts, temperatures=[0.5, 0.7, 1.0], seed=1, record_overlap=False)
+    for pair in (0, 1):
+        before, accepted = [mc.x.clone() for mc in pt.chains], pt.exchange_accepted.copy()
+        ok = pt.exchange()
+        assert ok.shape == (2, 64) and not bool(ok[1 - pair].any()) and 0 < int(ok[pair].sum()) < 64
+        low, high = pt.chains[pair].x, pt.chains[pair + 1].x
+        moved, kept = ok[pair], ~ok[pair]
+        assert torch.equal(low[moved], before[pair + 1][moved]) and torch.equal(high[moved], before[pair][moved])
+        assert torch.equal(low[kept], before[pair][kept])
+        np.testing.assert_array_equal(pt.exchange_accepted - accepted, ok.sum(1).numpy())
+
+
 def test_resumed_tempering_equals_one_long_run(tmp_path):
     from glassgen.systems import random_start
     from glassgen.targets import KATarget
