@@ -27,6 +27,10 @@ from samplers.diagnostics import energy_stationarity
 
 
 
+#: How the chains start when no configurations are given: all random, or the second half quenched to their energy
+#: minima first, so that the run approaches equilibrium from above and from below (:func:`start_agreement`).
+STARTS = ("random", "random+quenched")
+
 #: Settings that only some samplers use (each SamplerKind lists those it honours); the rest apply to all.
 _SAMPLER_OPTIONS = ("update", "engine", "p_swap", "ladder", "rungs", "train_steps")
 
@@ -59,6 +63,7 @@ class SamplerSettings:
     update: str = "auto"
     engine: str = "auto"
     density: float | None = None
+    starts: str = "random"
 
     def __post_init__(self):
         if self.sampler not in SAMPLER_KINDS:
@@ -73,6 +78,9 @@ class SamplerSettings:
                                     f"moves run in torch); got {self.engine!r} for {self.sampler}.")
         if not self.step > 0:
             raise InvalidInputError(f"the step size must be positive; got {self.step}.")
+        if self.starts not in STARTS or (self.starts == "random+quenched" and self.chains < 2):
+            raise InvalidInputError(f"starts must be one of {', '.join(STARTS)} (random+quenched needs >= 2 chains, "
+                                    f"half of each); got {self.starts!r} with {self.chains} chains.")
         if self.sampler == "swap" and not get_model(self.model).swap_pairs:
             raise InvalidInputError(f"the model {self.model} has no swappable species pairs; swap Monte Carlo needs "
                                     "one (ka2d swaps types 1<->3 and 2<->3). Use metropolis, tempering or pgmc.")
@@ -199,8 +207,15 @@ def start_chains(settings: SamplerSettings, start=None):
     """The B starting configurations: random non-overlapping ones, or the first B of ``start`` (a System or a
     Dataset, e.g. configurations equilibrated by swap MC or MD), which must match the settings' model and N."""
     if start is None:
-        return random_start(settings.model, settings.n, density=settings.density, batch=settings.chains,
-                            seed=settings.seed)
+        system = random_start(settings.model, settings.n, density=settings.density, batch=settings.chains,
+                              seed=settings.seed)
+        if settings.starts == "random":
+            return system
+        from glassgen.dynamics import minimize
+
+        half = settings.chains // 2
+        cold = minimize(system.with_positions(system.batched_positions()[half:]), fmax=1e-4, warn=False).system
+        return system.with_positions(torch.cat([system.batched_positions()[:half], cold.batched_positions()]))
     system = start.system() if hasattr(start, "system") else start
     x = system.batched_positions()
     if system.spec.name != get_model(settings.model).name or x.shape[1] != settings.n:
@@ -344,6 +359,11 @@ def _equilibrium(outcome: SamplingOutcome, per_particle: np.ndarray) -> dict:
     test = energy_stationarity(per_particle)
     checks = order_checks(outcome.positions.numpy(), outcome.types.numpy(), outcome.box.numpy())
     failures = order_failures(checks)
+    starts = start_agreement(per_particle) if s.starts == "random+quenched" else {}
+    if starts.get("starts_agree") is False:
+        hot, cold = starts["starts_energy_per_particle"]
+        failures.append(f"chains from random and from quenched starts disagree ({hot:.4g} against {cold:.4g}, "
+                        f"{starts['starts_z']:.1f} standard errors apart): neither has forgotten its start")
     if test.stationary is False:
         failures.insert(0, f"the energy per particle still drifts ({test.first_half:.4g} over the first half of "
                            f"production, {test.second_half:.4g} over the second; t-test p = {test.p_value:.2g}): "
@@ -353,7 +373,20 @@ def _equilibrium(outcome: SamplingOutcome, per_particle: np.ndarray) -> dict:
                       + ".", ConvergenceWarning, stacklevel=3)
     return {"equilibrated": False if failures else test.stationary, "energy_stationary": test.stationary,
             "energy_halves_p_value": test.p_value, "energy_per_particle_halves": [test.first_half, test.second_half],
-            **checks}
+            **starts, **checks}
+
+
+def start_agreement(per_particle: np.ndarray, *, z_max: float = 3.0) -> dict:
+    """Do the chains started at random (first half of the (B, S) series) and those started from quenched minima
+    (second half) agree on the mean energy? Equilibrium is reached from above and below alike, so a gap of more than
+    ``z_max`` combined standard errors (:func:`energy_error` per group) means at least one group still remembers its
+    start, however stationary each looks."""
+    half = len(per_particle) // 2
+    hot, cold = per_particle[:half], per_particle[half:]
+    gap = float(hot.mean() - cold.mean())
+    z = abs(gap) / max(math.hypot(energy_error(hot), energy_error(cold)), 1e-300)
+    return {"starts_agree": bool(z <= z_max), "starts_energy_per_particle": [float(hot.mean()), float(cold.mean())],
+            "starts_z": float(z)}
 
 
 def to_dataset(outcome: SamplingOutcome, provenance: dict | None = None):

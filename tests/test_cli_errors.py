@@ -101,6 +101,8 @@ DATA_MISTAKES = [
     (["sample", "--sampler", "swap", "--train-steps", "5", "-o", "x.h5"], "only to pgmc"),
     (["sample", "--sampler", "pgmc", "--update", "checkerboard", "-o", "x.h5"], "--update does not apply"),
     (["sample", "--sweeps", "10", "--budget-seconds", "5", "-o", "x.h5"], "not both"),
+    (["sample", "--starts", "random+quenched", "--start", "PLAIN", "-o", "x.h5"], "drop --start or --starts"),
+    (["sample", "--starts", "random+quenched", "--chains", "1", "-o", "x.h5"], "needs >= 2 chains"),
     (["sample", "--temperature", "1.0", "--anneal-from", "0.5", "-o", "x.h5"], "must exceed the sampled temperature"),
     (["sample", "--anneal-from", "2", "--burn-in", "0", "-o", "x.h5"], "burn-in sweeps >= 1"),
 ]

@@ -5,6 +5,7 @@ import json
 import re
 
 import numpy as np
+import pytest
 
 from glassgen.cli import main
 from glassgen.io import load
@@ -57,7 +58,7 @@ def test_sample_that_cannot_equilibrate_says_so_in_one_warning_and_in_its_table(
     """Metropolis from random starts at T = 0.3 for 100 sweeps is still falling: the JSON keeps the numbers with
     "equilibrated": false, stderr holds one warning line, and the table gives no mean energy as an answer."""
     argv = ["sample", "--sampler", "metropolis", "--temperature", "0.3", "--chains", "16", "--sweeps", "100",
-            "--burn-in", "10", "--seed", "1", "--quiet", "-o", str(tmp_path / "quench.h5")]
+            "--burn-in", "10", "--seed", "1", "--starts", "random", "--quiet", "-o", str(tmp_path / "quench.h5")]
     result = run_json(capsys, *argv)
     assert result["equilibrated"] is False and result["energy_stationary"] is False
     first, second = result["energy_per_particle_halves"]
@@ -83,3 +84,34 @@ def test_sample_anneals_from_random_starts_in_reported_stages_then_produces_for_
                and len(stage["energy_per_particle_halves"]) == 2 for stage in stages)
     assert stages[0]["energy_per_particle_mean"] > stages[-1]["energy_per_particle_mean"]
     assert result["sweeps"] >= 20 and result["equilibrated"] in (True, False, None) and result["temperature"] == 0.5
+
+
+def test_start_agreement_flags_groups_that_remember_their_starts():
+    """Two groups of chains a few standard errors apart disagree; the same process split in two agrees."""
+    from glassgen.sampling import start_agreement
+
+    rng = np.random.default_rng(3)
+    same = rng.normal(-1.86, 0.02, (8, 400))
+    assert start_agreement(same)["starts_agree"] is True
+    apart = same.copy()
+    apart[4:] -= 0.05  # the quenched half 0.05 lower: many standard errors of 8 x 400 samples
+    verdict = start_agreement(apart)
+    assert verdict["starts_agree"] is False and verdict["starts_z"] > 5
+    assert verdict["starts_energy_per_particle"][1] == pytest.approx(verdict["starts_energy_per_particle"][0] - 0.05,
+                                                                     abs=0.01)
+
+
+def test_sample_starts_half_the_chains_quenched_and_reports_whether_they_agree(capsys, tmp_path):
+    result = run_json(capsys, "sample", "--sampler", "swap", "--chains", "4", "--sweeps", "300", "--burn-in", "50",
+                      "--quiet", "-o", str(tmp_path / "s.h5"))
+    assert set(result) >= {"starts_agree", "starts_energy_per_particle", "starts_z"}
+    quench = run_json(capsys, "sample", "--sampler", "metropolis", "--temperature", "0.3", "--chains", "16",
+                      "--sweeps", "100", "--burn-in", "10", "--seed", "1", "--quiet", "-o", str(tmp_path / "q.h5"))
+    assert quench["starts_agree"] is False and quench["equilibrated"] is False  # from above and below: far apart
+    assert quench["starts_energy_per_particle"][0] > quench["starts_energy_per_particle"][1] + 0.3
+    from glassgen.sampling import SamplerSettings, start_chains
+    from glassgen.systems import evaluate
+
+    chains = start_chains(SamplerSettings(sampler="swap", chains=4, starts="random+quenched"))
+    energies = evaluate(chains, energy=True).energy.numpy() / 44
+    assert energies[2:].max() < energies[:2].min()  # the quenched half starts at its minima, below the random half

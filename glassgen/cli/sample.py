@@ -11,6 +11,7 @@ from glassgen.cli._output import format_value, order_rows, output, provenance
 from glassgen.errors import InvalidInputError
 from glassgen.sampling import (
     SAMPLERS,
+    STARTS,
     SamplerSettings,
     anneal,
     compare_samplers,
@@ -32,6 +33,7 @@ SUMMARY_ROWS = [("sampler", "sampler"), ("acceptance (per species)", "acceptance
                 ("swap acceptance (per pair)", "swap_acceptance"), ("exchange acceptance", "exchange_acceptance"),
                 ("E/N mean", "energy_per_particle_mean"), ("E/N standard error", "energy_per_particle_stderr"),
                 ("energy stationary", "energy_stationary"),
+                ("random and quenched starts agree", "starts_agree"),
                 ("tau_int energy [sweeps]", "tau_int_energy_sweeps"), ("tau_int overlap [sweeps]",
                                                                         "tau_int_overlap_sweeps"),
                 ("ESS energy per second", "ess_per_second"), ("ESS overlap per second", "ess_overlap_per_second"),
@@ -43,7 +45,19 @@ def _settings(args, sampler: str) -> SamplerSettings:
                            chains=args.chains, sweeps=args.sweeps, burn_in=args.burn_in, seed=args.seed,
                            step=args.step, p_swap=args.p_swap,
                            ladder=tuple(args.ladder) if getattr(args, "ladder", None) else None,
-                           train_steps=args.train_steps, update=args.update, engine=args.engine)
+                           train_steps=args.train_steps, update=args.update, engine=args.engine,
+                           starts=_starts(args))
+
+
+def _starts(args) -> str:
+    """Chains of `sample` from random starts begin half random, half quenched (the check that both reach one
+    energy), unless one chain or given configurations make that impossible; compare-samplers starts all alike."""
+    chosen = getattr(args, "starts", None)
+    if chosen == "random+quenched" and args.start is not None:
+        raise InvalidInputError("--starts random+quenched makes its own starts; drop --start or --starts.")
+    if chosen is not None:
+        return chosen
+    return "random+quenched" if args.command == "sample" and args.start is None and args.chains >= 2 else "random"
 
 
 def _start(args):
@@ -70,7 +84,7 @@ def cmd_sample(args) -> None:
     summary["output"] = str(path)
     advice = ": burn in longer (--burn-in), anneal (--anneal-from) or use --sampler swap"
     cells = {"energy_per_particle_mean": _energy_cell(summary),
-             "energy_stationary": _stationarity_cell(summary, advice=advice)}
+             "energy_stationary": _stationarity_cell(summary, advice=advice), "starts_agree": _starts_cell(summary)}
     rows = [(label, cells[key] if key in cells else format_value(summary[key])) for label, key in SUMMARY_ROWS
             if key in summary]
     rows += order_rows(summary)
@@ -90,8 +104,18 @@ def _energy_cell(summary: dict) -> str:
     first, second = summary["energy_per_particle_halves"]
     drifting = summary["energy_stationary"] is False
     reasons = [f"energy still drifting: {first:.4g} first half, {second:.4g} second half"] if drifting else []
+    reasons += ["random and quenched starts disagree"] if summary.get("starts_agree") is False else []
     reasons += [word for word in ("crystallised", "demixed") if summary[word]]
     return f"not an equilibrium value ({'; '.join(reasons)})"
+
+
+def _starts_cell(summary: dict) -> str:
+    """Whether chains from random and from quenched starts reached the same energy, with the two means."""
+    if "starts_agree" not in summary:
+        return ""
+    hot, cold = summary["starts_energy_per_particle"]
+    verdict = "yes" if summary["starts_agree"] else "no"
+    return f"{verdict} (E/N {hot:.4g} and {cold:.4g}, {summary['starts_z']:.1f} standard errors apart)"
 
 
 def _stationarity_cell(summary: dict, key: str = "energy_stationary", advice: str = "") -> str:
@@ -165,6 +189,10 @@ def add_commands(command) -> None:
     sub = command("sample", cmd_sample, "Sample equilibrium configurations with Monte Carlo and save the chains.")
     sub.add_argument("--sampler", choices=SAMPLERS, default="metropolis", help="algorithm (default metropolis)")
     sub.add_argument("--temperature", type=positive_float, default=1.0, help="temperature (default 1.0)")
+    sub.add_argument("--starts", choices=STARTS,
+                     help="without --start: half the chains from random configurations and half from those quenched "
+                          "to their energy minima, whose mean energies must agree (random+quenched, the default from "
+                          "2 chains), or all random")
     sub.add_argument("--ladder", type=positive_float, nargs="+",
                      help="tempering temperatures, increasing, starting at --temperature (default: 6 geometric "
                           "rungs up to max(2T, 1))")
