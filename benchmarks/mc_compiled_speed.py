@@ -10,7 +10,9 @@ field so that its moves are real ones.
 Rows: KA2D N = 1290 one chain (swap + displacement, p_swap 0.2), KA2D N = 44 with 64 chains (total over chains),
 KA3D N = 1000 one chain (displacements; KA3D has no swap pairs); then ``glassgen sample --sampler swap --model ka2d
 --n 1290 --chains 1`` end to end (production sweeps x N / production seconds from its JSON), with the default
-engine and with ``--engine torch`` (checkerboard displacements, as before the compiled engine). Torch: the same moves by
+engine and with ``--engine torch`` (checkerboard displacements, as before the compiled engine); then every sampler
+through ``glassgen.sampling`` per attempted move (the issue asks PGMC and tempering to lose at most 20 % against
+Metropolis). Torch: the same moves by
 ``engine="torch"`` (best of two single sweeps). One thread (``torch.set_num_threads(1)``); each figure is the best of
 ``--repeats`` on a shared machine, where other jobs only ever make a repeat slower.
 
@@ -187,6 +189,21 @@ def end_to_end(sweeps: int, repeats: int, engine: str) -> float:
     return best
 
 
+def per_sampler(sampler: str, sweeps: int, repeats: int) -> float:
+    """Production attempts per second of one sampler through ``glassgen.sampling`` on KA2D N = 1290, one chain at
+    T = 0.5, counting every rung of a tempering ladder: the cost of each sampler per attempted move."""
+    from glassgen.sampling import SamplerSettings, run_sampler
+
+    settings = SamplerSettings(sampler=sampler, model="ka2d", n=1290, temperature=0.5, chains=1, sweeps=sweeps,
+                               burn_in=5, train_steps=2, ladder=(0.5, 0.6, 0.72) if sampler == "tempering" else None)
+    rungs = len(settings.temperatures()) if sampler == "tempering" else 1
+    best = 0.0
+    for _ in range(repeats):
+        outcome = run_sampler(settings)
+        best = max(best, outcome.settings.sweeps * 1290 * rungs / outcome.result.seconds)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -218,6 +235,13 @@ def main() -> None:
         rate = end_to_end(sweeps, repeats, engine)
         rows.append({"command": f"{command} --engine {engine}", "sweeps": sweeps, "attempts_per_s": rate})
         print(f"{command} --engine {engine} ({sweeps} sweeps): {rate:.3g} attempts/s", flush=True)
+    print("Per sampler (KA2D N = 1290, one chain, T = 0.5; tempering: 3 rungs, all counted):")
+    plain = None
+    for sampler, sweeps in (("metropolis", 100), ("swap", 100), ("tempering", 40), ("pgmc", 2)):
+        rate = per_sampler(sampler, sweeps, args.repeats if sampler != "pgmc" else 1)
+        plain = plain or rate
+        rows.append({"sampler": sampler, "attempts_per_s": rate, "relative_to_metropolis": rate / plain})
+        print(f"{sampler:<12}{rate:>11.3g} attempts/s  {rate / plain:>6.2f} x metropolis", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"threads": 1, "rows": rows}, f, indent=1)
