@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numba
 import numpy as np
 import torch
 
@@ -133,8 +134,13 @@ def overlap(reference: torch.Tensor, reference_types: torch.Tensor, x: torch.Ten
     species do not count as relaxation when the structure is unchanged. Species absent from the reference give NaN.
     A grid of cells at least ``a`` wide makes it O(N) per chain (brute force in an open box).
     """
-    hits = torch.stack([_covered(reference[b], reference_types[b], x[b], types[b], box, n_types, a)
-                        for b in range(x.shape[0])])
+    if box is not None and x.device.type == "cpu":
+        hits = torch.from_numpy(_covered_compiled(
+            reference.detach().numpy().astype(np.float64), reference_types.numpy(), x.detach().numpy().astype(np.float64),
+            types.numpy(), torch.as_tensor(box).numpy().astype(np.float64), float(a)))
+    else:
+        hits = torch.stack([_covered(reference[b], reference_types[b], x[b], types[b], box, n_types, a)
+                            for b in range(x.shape[0])])
     species = torch.nn.functional.one_hot(reference_types, n_types).to(x.dtype)  # (B, N, T)
     return (hits.to(x.dtype)[:, :, None] * species).sum(1) / species.sum(1)
 
@@ -169,6 +175,57 @@ def _covered(ref, ref_types, x, types, box, n_types, a):
     d = x[candidates.clamp(min=0)] - ref[:, None, :]
     d = torch.remainder(d + 0.5 * box, box) - 0.5 * box
     return ((d.square().sum(-1) < a * a) & (candidates >= 0)).any(1)
+
+
+@numba.njit(cache=True)
+def _covered_compiled(ref, ref_types, x, types, box, a):
+    """(B, N) bool, as :func:`_covered` for every chain in a periodic box, with linked cells of edge >= a (the same
+    grid): measured 1.4 ms per KA2D N = 1290 record in torch, which cost more than a compiled sweep."""
+    n_conf, n, dim = x.shape
+    cells = np.empty(3, np.int64)
+    cells[:] = 1
+    cap = math.ceil(2 * n ** (1.0 / dim))
+    for k in range(dim):
+        cells[k] = max(1, min(int(math.floor(box[k] / a)), cap))
+    n_cells = cells[0] * cells[1] * cells[2]
+    a2 = a * a
+    out = np.zeros((n_conf, n), np.bool_)
+    head = np.empty(n_cells, np.int64)
+    following = np.empty(n, np.int64)
+    for b in range(n_conf):
+        head[:] = -1
+        for j in range(n):
+            c = 0
+            stride = 1
+            for k in range(dim):
+                ck = min(int(math.floor((x[b, j, k] % box[k]) / (box[k] / cells[k]))), cells[k] - 1)
+                c += ck * stride
+                stride *= cells[k]
+            following[j] = head[c]
+            head[c] = j
+        for i in range(n):
+            home = np.zeros(3, np.int64)
+            for k in range(dim):
+                home[k] = min(int(math.floor((ref[b, i, k] % box[k]) / (box[k] / cells[k]))), cells[k] - 1)
+            found = False
+            for ox in range(-1, 2):
+                for oy in range(-1, 2):
+                    for oz in range(-1 if dim == 3 else 0, 2 if dim == 3 else 1):
+                        cx = (home[0] + ox) % cells[0]
+                        cy = (home[1] + oy) % cells[1]
+                        cz = (home[2] + oz) % cells[2]
+                        j = head[cx + cells[0] * (cy + cells[1] * cz)]
+                        while j >= 0 and not found:
+                            if types[b, j] == ref_types[b, i]:
+                                r2 = 0.0
+                                for k in range(dim):
+                                    d = x[b, j, k] - ref[b, i, k]
+                                    d -= box[k] * math.floor(d / box[k] + 0.5)
+                                    r2 += d * d
+                                found = r2 < a2
+                            j = following[j]
+            out[b, i] = found
+    return out
 
 
 def random_overlap(counts, box: torch.Tensor | None, a: float = 0.3) -> np.ndarray:

@@ -297,6 +297,18 @@ def test_overlap_is_label_invariant_and_matches_brute_force():
     assert torch.equal(overlap(ref, types, x[:, perm], types[:, perm], box, 2), q)
     same = overlap(ref, types, ref, types, box, 2)
     assert torch.all(same == 1)
+    from samplers.diagnostics import _covered  # the torch path (other devices) gives the same hits as the compiled one
+    for b in range(2):
+        assert torch.equal(_covered(ref[b], types[b], x[b], types[b], box, 2, 0.3), hit[b].bool())
+    flat = torch.tensor([5.0, 4.0], dtype=torch.float64)  # 2D, and a box of few cells
+    ref2 = torch.rand(1, 60, 2, generator=g, dtype=torch.float64) * flat
+    x2 = torch.remainder(ref2 + 0.3 * torch.randn(1, 60, 2, generator=g, dtype=torch.float64), flat)
+    t2 = torch.randint(3, (1, 60), generator=g)
+    d2 = torch.remainder(x2[:, None] - ref2[:, :, None] + flat / 2, flat) - flat / 2
+    hit2 = ((d2.square().sum(-1) < 0.09) & (t2[:, :, None] == t2[:, None, :])).any(2)
+    q2 = overlap(ref2, t2, x2, t2, flat, 3)
+    for s in range(3):
+        assert float(q2[0, s]) == pytest.approx(float(hit2[0][t2[0] == s].double().mean()), abs=1e-12)
 
 
 def test_result_reports_efficiency_and_structural_decorrelation():
