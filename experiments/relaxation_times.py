@@ -64,8 +64,9 @@ def measure(temperature: float, n: int, chains: int, seed: int, equilibration_ta
     }
 
 
-def fs_curve(positions: np.ndarray, a_particles: np.ndarray, frame_time: float):
-    """F_s(q = 7.25, t) of the A particles from unwrapped frames (F, B, N, 3), averaged over time origins and chains.
+def fs_curve(positions: np.ndarray, a_particles: np.ndarray, frame_time: float, q: float = Q):
+    """F_s(q, t) of the A particles from unwrapped frames (F, B, N, d), averaged over time origins and chains
+    (q = 7.25, the 3D peak, by default; experiments/swap_vs_md.py passes 7.0 for KA2D).
 
     Returns (times, fs) on about 60 log-spaced lags; shared with the LAMMPS cross-check so both are analysed alike.
     """
@@ -75,7 +76,7 @@ def fs_curve(positions: np.ndarray, a_particles: np.ndarray, frame_time: float):
     for lag in lags:
         origins = np.arange(0, n_frames - lag, max(1, (n_frames - lag) // 40))
         dr = positions[origins + lag][:, :, a_particles] - positions[origins][:, :, a_particles]
-        fs.append(float(self_intermediate_scattering(dr.reshape(-1, 1, int(a_particles.sum()), 3), Q)[0]))
+        fs.append(float(self_intermediate_scattering(dr.reshape(-1, 1, int(a_particles.sum()), dr.shape[-1]), q)[0]))
     return lags * frame_time, np.array(fs)
 
 

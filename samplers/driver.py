@@ -47,6 +47,7 @@ from samplers.diagnostics import (
     overlap,
     random_overlap,
     standard_error,
+    without_drift,
 )
 from samplers.kernels.base import Kernel
 from samplers.target import SamplerInputError
@@ -256,7 +257,9 @@ class Driver:
         energy = self.state.energy.detach().to(torch.float64).cpu().numpy().copy()
         if not self.record_overlap:
             return energy, None
-        q = overlap(*self.reference, self.state.x, self.state.types, self.state.box, self.state.n_types,
+        reference, reference_types = self.reference
+        x = without_drift(reference, self.state.x, self.state.box)  # the structure, not the centre of mass
+        q = overlap(reference, reference_types, x, self.state.types, self.state.box, self.state.n_types,
                     OVERLAP_RADIUS)
         return energy, q.to(torch.float64).cpu().numpy()
 

@@ -57,3 +57,20 @@ def test_stationarity_false_alarms_stay_rare_for_slow_chains():
     runs = ar1(0.99, 400, 8 * 500, 3).reshape(500, 8, 400)
     assert sum(energy_stationarity(run).stationary is False for run in runs) <= 5
     assert energy_stationarity(runs[0, :2, :3]) == (None, None, None, None)  # 3 samples, 4 blocks
+
+
+def test_a_rigid_drift_of_the_centre_of_mass_is_no_structural_relaxation():
+    """Shifting every particle by the same vector (what single-particle MC's centre-of-mass random walk does) leaves
+    the drift-corrected overlap at 1, while the raw one falls to about the random plateau."""
+    import torch
+
+    from samplers.diagnostics import overlap, without_drift
+
+    g = torch.Generator().manual_seed(5)
+    box = torch.tensor([8.0, 7.0], dtype=torch.float64)
+    ref = torch.rand(3, 300, 2, generator=g, dtype=torch.float64) * box
+    types = torch.randint(2, (3, 300), generator=g)
+    moved = torch.remainder(ref + torch.tensor([0.45, -0.3], dtype=torch.float64), box)  # across the periodic edge too
+    assert float(overlap(ref, types, moved, types, box, 2).max()) < 0.7  # the random plateau here is ~0.5
+    corrected = overlap(ref, types, without_drift(ref, moved, box), types, box, 2)
+    assert torch.all(corrected == 1)
