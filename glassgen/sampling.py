@@ -186,7 +186,6 @@ class SamplerKind:
     options: frozenset
     train: Callable | None = None
     at_temperature: Callable = _one_temperature
-    train_unit: str = "step"
     train_stage: str = "training"
 
 
@@ -250,7 +249,7 @@ def run_sampler(settings: SamplerSettings, *, budget_seconds: float | None = Non
     begin = time.perf_counter()
     burn_in = max(1, settings.burn_in)
     if kind.train is not None:
-        with Stage(f"{name} {kind.train_stage}", settings.train_steps, unit=kind.train_unit, enabled=progress) as bar:
+        with Stage(f"{name} {kind.train_stage}", settings.train_steps, enabled=progress) as bar:
             report.update(kind.train(sampler, settings, lambda _: bar.advance()))
     sweep_begin = time.perf_counter()
     with Stage(f"{name} burn-in", burn_in, unit="sweep", enabled=progress) as bar:

@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   epilog=f"example:\n  {EXAMPLES[name]}" if name in EXAMPLES else None)
         sub.set_defaults(handler=handler)
         sub.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+        sub.add_argument("--quiet", action="store_true", help="no progress on stderr (errors and warnings remain)")
         sub.add_argument("--threads", type=positive_int, default=1,
                          help="CPU threads for torch and BLAS (default 1: fastest for glassgen's small operations "
                               "and safe on a shared machine; see benchmarks/threads.py)")

@@ -60,6 +60,11 @@ def format_value(value) -> str:
     return str(value)
 
 
+def species_name(index: int) -> str:
+    """Species as physicists name them: 0 -> 'A', 1 -> 'B', ..."""
+    return chr(ord("A") + int(index))
+
+
 def order_rows(checks: dict) -> list[tuple[str, str]]:
     """The crystallisation and demixing checks (:func:`glassgen.dynamics.crystallinity.order_checks`) as table rows,
     saying what to change when one fails; shared by the MD and the Monte Carlo commands."""

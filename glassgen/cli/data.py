@@ -11,7 +11,15 @@ import numpy as np
 import torch
 
 from glassgen.cli._arguments import add_output, nonnegative_int, positive_float, positive_int
-from glassgen.cli._output import evaluate_energies, load_data, order_rows, output, provenance, summary_energies
+from glassgen.cli._output import (
+    evaluate_energies,
+    load_data,
+    order_rows,
+    output,
+    provenance,
+    species_name,
+    summary_energies,
+)
 from glassgen.io.dataset import LABELS, PREDICTED_LABELS
 from glassgen.systems import get_model
 
@@ -42,7 +50,7 @@ def cmd_info(args) -> None:
         "times": None if data.times is None else data.times.tolist(),
         "labels": _present(data, LABELS), "predictions": _present(data, PREDICTED_LABELS),
     }
-    species = ", ".join(f"{count} of species {chr(ord('A') + s)}" for s, count in enumerate(counts))
+    species = ", ".join(f"{count} of species {species_name(s)}" for s, count in enumerate(counts))
     rows = [("file", args.file), ("system", _describe_system(data)),
             ("configurations", data.n_configurations), ("species", species),
             ("box", " x ".join(f"{edge:.6g}" for edge in data.box) + f" (density {payload['density']:.4g})"),
@@ -322,7 +330,6 @@ def add_commands(command) -> None:
     sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sub.add_argument("--workers", type=positive_int, help="start a local Dask cluster of this many worker processes")
     sub.add_argument("--scheduler", help="address of a running Dask scheduler to send the jobs to")
-    sub.add_argument("--quiet", action="store_true", help="no progress bars")
 
     sub = command("demo", cmd_demo, "Small end-to-end run: simulate KA3D, quench to inherent states, label, save, reload.")
     sub.add_argument("--n", type=positive_int, default=1000, help="number of particles (default 1000)")
@@ -348,11 +355,8 @@ def _run_options(sub, *, temperature: float, steps: int, frames: int, spacing: f
                      help=f"steps of the linear cooling ({cool_steps})")
     sub.add_argument("--dt", type=positive_float, default=0.005, help="time step (default 0.005)")
     sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    sub.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _minimize_options(sub) -> None:
     sub.add_argument("--fmax", type=positive_float, default=1e-8, help="force tolerance (default 1e-8)")
     sub.add_argument("--max-steps", type=positive_int, default=100_000, help="FIRE step limit (default 100000)")
-    if not any(a.dest == "quiet" for a in sub._actions):
-        sub.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from glassgen.cli._arguments import add_output, positive_float
-from glassgen.cli._output import format_value, output, provenance
+from glassgen.cli._output import format_value, output, provenance, species_name
 from glassgen.errors import InvalidInputError
 from glassgen.io.dataset import LABELS, PREDICTED_LABELS
 
@@ -159,7 +159,7 @@ def cmd_bench(args) -> None:
                                                          title=f"{name} on {args.data}")]
     payload = {k: v for k, v in result.items() if k != "sample"}
     scored = (f"{name} on {data.n_configurations} configurations, {payload['n_particles_scored']} particles of "
-              f"species {', '.join(chr(ord('A') + int(s)) for s in np.atleast_1d(payload['species']))}")
+              f"species {', '.join(species_name(s) for s in np.atleast_1d(payload['species']))}")
     rows = [("scored", scored), ("truth", f"the true {payload['label']} labels of the data")]
     rows += [(f"Pearson at t = {t}", format_value(v)) for t, v in payload["pearson"].items()]
     rows += [(f"R^2 at t = {t}", format_value(v)) for t, v in payload["r2"].items()]
@@ -176,7 +176,6 @@ def cmd_bench(args) -> None:
 def _data_options(sub) -> None:
     sub.add_argument("--configurations", help="use only these configurations: START:STOP or i,j,k (0-based)")
     sub.add_argument("--temperature", type=positive_float, help="temperature, where the files do not give it")
-    sub.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def add_commands(command) -> None:

@@ -181,7 +181,6 @@ def _common(sub, *, chains: int, sweeps: int) -> None:
     sub.add_argument("--start", type=Path, help="start the chains from these configurations (.h5 or npz), e.g. "
                      "ones equilibrated by swap MC or MD (default: random non-overlapping ones)")
     sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    sub.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def add_commands(command) -> None:
