@@ -7,16 +7,18 @@ The detailed-balance argument of each kernel is in its module docstring.
 
 Kernels here: :class:`Displacement` (one particle per chain per call), :class:`Checkerboard` (one particle per cell
 of a colour), :class:`Swap` (the species of two particles), :class:`CompiledSweeps` (whole sweeps of displacements
-and swaps in numba) and :class:`Exchange` (replica exchange between the rungs of a temperature ladder); policy-guided
-moves live with their policy in :mod:`samplers.pgmc`.
+and swaps in numba), :class:`Exchange` (replica exchange between the rungs of a temperature ladder) and
+:class:`FlowProposal` (independent Metropolis-Hastings with a trained flow); policy-guided moves live with their
+policy in :mod:`samplers.pgmc`.
 """
 
 from samplers.kernels.base import Counting, Kernel
 from samplers.kernels.checkerboard import Checkerboard
 from samplers.kernels.displacement import Displacement
 from samplers.kernels.exchange import Exchange
+from samplers.kernels.flow import FlowProposal
 from samplers.kernels.pair_sweeps import CompiledSweeps
 from samplers.kernels.swap import Swap, SwapPairs, swap_share
 
 __all__ = ["Kernel", "Counting", "Displacement", "Checkerboard", "Swap", "SwapPairs", "swap_share", "CompiledSweeps",
-           "Exchange"]
+           "Exchange", "FlowProposal"]

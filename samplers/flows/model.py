@@ -1,0 +1,199 @@
+"""A normalizing flow of one periodic particle system: sample configurations with their exact log-densities.
+
+:class:`ParticleFlow` is a normflows ``ConditionalNormalizingFlow`` over the free particles' angles
+(:mod:`samplers.flows.frame`): a uniform prior on the torus [-pi, pi)^{(N-1) d}, then coupling layers
+(:class:`samplers.flows.coupling.CircularSplineCoupling`) cycling through the axes. The context, when the flow is
+temperature-conditioned, is the temperature T (B, 1): one set of weights serves a range of temperatures.
+
+Densities are float64 throughout (prior, splines, log-determinants): normflows' ``sample`` and ``log_prob`` keep the
+dtype of the prior and of the input, which is why the prior here is our own (normflows' ``Uniform`` returns float32
+log-densities).
+
+Saved flows (:meth:`ParticleFlow.save`) carry their settings and a description of the system they were trained for
+(model name, N, box, composition), and :meth:`ParticleFlow.check_system` refuses another.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+
+import normflows as nf
+import torch
+from torch import nn
+
+from samplers.flows.coupling import CircularSplineCoupling
+from samplers.flows.frame import PinnedFrame
+from samplers.target import SamplerInputError
+
+
+def save_atomically(payload: dict, path) -> None:
+    """torch.save to a temporary file beside ``path``, then rename: a crash never leaves half a file."""
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".part")
+    os.close(handle)
+    try:
+        torch.save(payload, temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+class TorusPrior(nf.distributions.BaseDistribution):
+    """Uniform density on [-pi, pi)^shape, float64, drawn from ``generator`` when one is set."""
+
+    def __init__(self, shape: tuple[int, ...], dtype=torch.float64):
+        super().__init__()
+        self.shape, self.dtype = tuple(shape), dtype
+        self.log_density = -math.prod(self.shape) * math.log(2 * math.pi)
+        self.generator = None
+
+    def forward(self, num_samples: int = 1, context=None) -> tuple[torch.Tensor, torch.Tensor]:
+        device = None if context is None else context.device
+        z = 2 * math.pi * torch.rand((num_samples, *self.shape), generator=self.generator, dtype=self.dtype,
+                                     device=device) - math.pi
+        return z, torch.full((num_samples,), self.log_density, dtype=self.dtype, device=z.device)
+
+    def log_prob(self, z: torch.Tensor, context=None) -> torch.Tensor:
+        inside = ((z >= -math.pi) & (z <= math.pi)).flatten(1).all(1)
+        log_density = torch.full(inside.shape, self.log_density, dtype=z.dtype, device=z.device)  # not float32
+        return log_density.masked_fill(~inside, -math.inf)
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    """What a flow is: its system and its architecture (saved with the weights)."""
+
+    model: str
+    types: tuple[int, ...]
+    box: tuple[float, ...]
+    n_layers: int = 8
+    n_bins: int = 8
+    hidden: int = 64
+    passes: int = 2
+    n_frequencies: int = 4
+    n_radial: int = 8
+    temperature_conditioned: bool = False
+
+    def __post_init__(self):
+        for name in ("n_layers", "n_bins", "hidden", "passes", "n_frequencies", "n_radial"):
+            if int(getattr(self, name)) < 1:
+                raise SamplerInputError(f"flow setting {name} must be >= 1; got {getattr(self, name)}.")
+        if len(self.box) not in (2, 3):
+            raise SamplerInputError(f"flows serve 2D and 3D periodic boxes; got a box of {len(self.box)} edges.")
+
+
+class ParticleFlow(nn.Module):
+    """Boltzmann generator of one system (model, N, box): ``sample`` and ``log_prob`` on configurations.
+
+    Parameters
+    ----------
+    settings : FlowSettings
+    dtype : torch.dtype
+        Of the weights and all densities (float64 by default, as reweighting needs).
+
+    Examples
+    --------
+    >>> flow = ParticleFlow(FlowSettings("ka2d", types=(0,) * 3 + (1,), box=(3.0, 3.0), n_layers=2))
+    >>> x, types, log_q = flow.sample(5)
+    >>> x.shape, log_q.dtype
+    (torch.Size([5, 4, 2]), torch.float64)
+    """
+
+    def __init__(self, settings: FlowSettings, dtype=torch.float64):
+        super().__init__()
+        self.settings = settings
+        self.frame = PinnedFrame(torch.tensor(settings.types), torch.tensor(settings.box))
+        n_free, dim = self.frame.free_types.numel(), self.frame.dim
+        tokens = torch.cat([torch.tensor([self.frame.n_types]), self.frame.free_types])
+        layers = [CircularSplineCoupling(layer % dim, tokens, self.frame.box, self.frame.n_types,
+                                         n_bins=settings.n_bins, hidden=settings.hidden, passes=settings.passes,
+                                         n_frequencies=settings.n_frequencies, n_radial=settings.n_radial,
+                                         temperature_conditioned=settings.temperature_conditioned)
+                  for layer in range(settings.n_layers)]
+        self.flow = nf.ConditionalNormalizingFlow(TorusPrior((n_free, dim)), layers).to(dtype)
+        self.size = sum(p.numel() for p in self.parameters())
+
+    def __repr__(self) -> str:
+        s = self.settings
+        kind = ", temperature-conditioned" if s.temperature_conditioned else ""
+        return (f"ParticleFlow({s.model}, N = {len(s.types)} in {len(s.box)}D, {s.n_layers} couplings x {s.n_bins} "
+                f"bins{kind} | {self.size} weights)")
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _context(self, temperature, n_conf: int) -> torch.Tensor | None:
+        if not self.settings.temperature_conditioned:
+            return None
+        if temperature is None:
+            raise SamplerInputError("this flow is temperature-conditioned: give the temperature.")
+        t = torch.as_tensor(temperature, dtype=torch.float64, device=self.device).reshape(-1, 1)
+        if not bool((t > 0).all()):
+            raise SamplerInputError(f"temperatures must be positive; got {t.reshape(-1).tolist()}.")
+        return t.expand(n_conf, 1)
+
+    def sample(self, n: int, temperature=None, generator: torch.Generator | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """n configurations: positions (n, N, d) in the box, species (n, N) and their log-density (n,) float64:
+        log [q(x, k) / r(k | x)] with k the pinned particle (first), the quantity that takes the place of log q(x)
+        in importance weights and Metropolis-Hastings ratios (:mod:`samplers.flows.frame`)."""
+        self.flow.q0.generator = generator
+        try:
+            angles, log_q = self.flow.sample(int(n), context=self._context(temperature, int(n)))
+        finally:
+            self.flow.q0.generator = None
+        shift = torch.rand((int(n), self.frame.dim), generator=generator, dtype=angles.dtype, device=angles.device)
+        x = self.frame.to_positions(angles, shift * self.frame.box.to(angles))
+        types = self.frame.types.to(x.device).expand(int(n), -1)
+        return x, types, log_q + self.log_constant
+
+    @property
+    def log_constant(self) -> float:
+        """log [q(x, k) / r(k | x)] - log q_flow(angles): the frame's Jacobian and translation (the choice of k,
+        1 / n_pin, cancels against r(k | x) = 1 / n_pin)."""
+        return self.frame.log_jacobian
+
+    def log_prob(self, x: torch.Tensor, types, temperature=None, pins: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """log [q(x, k) / r(k | x)] (B,) (see :meth:`sample`) of configurations (B, N, d) with species (B, N) or
+        (N,), for pinned particles ``pins`` (B,) (drawn uniformly among the pinned species' particles when None)."""
+        types = self.frame.check(x, types)
+        pins = self.frame.choose_pins(types, generator) if pins is None else pins
+        if not bool((types[torch.arange(x.shape[0], device=x.device), pins] == self.frame.pinned_species).all()):
+            raise SamplerInputError(f"pinned particles must be of species {self.frame.pinned_species}.")
+        angles, _ = self.frame.to_angles(x.to(self.frame.box.dtype), types, pins)
+        return self.flow.log_prob(angles, context=self._context(temperature, x.shape[0])) + self.log_constant
+
+    # -- files ----------------------------------------------------------------------------------------------------
+    def check_system(self, model: str, types, box) -> None:
+        """Refuse a system the flow was not trained for (model, composition, box)."""
+        s = self.settings
+        composition = torch.bincount(torch.as_tensor(types).reshape(-1).cpu()).tolist()
+        mine = torch.bincount(torch.tensor(s.types)).tolist()
+        box = [float(b) for b in torch.as_tensor(box).reshape(-1)]
+        if model != s.model or composition != mine or any(abs(a - b) > 1e-9 * a for a, b in zip(s.box, box)) \
+                or len(box) != len(s.box):
+            raise SamplerInputError(f"this flow was trained for {s.model} with {len(s.types)} particles "
+                                    f"(composition {mine}) in the box {list(s.box)}; the system asked for is {model} "
+                                    f"with composition {composition} in the box {box}. Train a flow for it.")
+
+    def save(self, path, **extra) -> None:
+        """Write the settings, the weights and ``extra`` (training history, temperature, ...) atomically."""
+        save_atomically({"format": "glassgen-flow-1", "settings": asdict(self.settings), "state": self.state_dict(),
+                         "dtype": str(next(self.parameters()).dtype), "extra": extra}, path)
+
+    @classmethod
+    def load(cls, path, map_location="cpu") -> tuple[ParticleFlow, dict]:
+        """The flow saved at ``path`` and the extra data saved with it."""
+        payload = torch.load(path, map_location=map_location, weights_only=False)
+        if not isinstance(payload, dict) or payload.get("format") != "glassgen-flow-1":
+            raise SamplerInputError(f"{path} is not a glassgen flow file (glassgen flow train writes them).")
+        settings = payload["settings"]
+        settings = FlowSettings(**{**settings, "types": tuple(settings["types"]), "box": tuple(settings["box"])})
+        flow = cls(settings, dtype=getattr(torch, payload["dtype"].replace("torch.", "")))
+        flow.load_state_dict(payload["state"])
+        return flow, payload["extra"]

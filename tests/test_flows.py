@@ -1,0 +1,185 @@
+"""Flows: exact densities (change of variables, inverse), symmetries of log q, unbiased reweighting, training,
+checkpoints, and the flow Metropolis-Hastings kernel against exact references."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from samplers.flows import FlowSettings, FlowTrainer, ParticleFlow, TrainingSettings, draw
+from samplers.flows.frame import PinnedFrame
+from samplers.target import PeriodicPair, SamplerInputError
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def small_flow(types=(0, 0, 0, 1, 1), box=(3.0, 2.5), layers=3, conditioned=False, seed=1, scale=0.5):
+    """A flow far from the identity (random last layers), so that the checks below test a non-trivial map."""
+    torch.manual_seed(seed)
+    flow = ParticleFlow(FlowSettings("test", types=types, box=box, n_layers=layers, hidden=16, n_bins=5,
+                                     temperature_conditioned=conditioned))
+    with torch.no_grad():
+        for layer in flow.flow.flows:
+            layer.conditioner.head[-1].weight.normal_(0.0, scale)
+    return flow
+
+
+def test_log_density_is_the_change_of_variables_with_an_autograd_jacobian():
+    flow = small_flow()
+    z, log_prior = flow.flow.q0(3)
+    for row in range(3):
+        def forward(v):
+            out = v.reshape(1, *z.shape[1:])
+            for layer in flow.flow.flows:
+                out, _ = layer(out)
+            return out.reshape(-1)
+        jacobian = torch.autograd.functional.jacobian(forward, z[row].reshape(-1))
+        expected = float(log_prior[row]) - torch.linalg.slogdet(jacobian)[1].item()
+        angles = forward(z[row].reshape(-1)).reshape(1, *z.shape[1:])
+        assert float(flow.flow.log_prob(angles)) == pytest.approx(expected, abs=1e-9)
+
+
+def test_inverse_of_forward_is_the_identity_in_float64():
+    flow = small_flow(conditioned=True)
+    z, _ = flow.flow.q0(50)
+    context = torch.full((50, 1), 0.7, dtype=torch.float64)
+    x = flow.flow.forward(z, context=context)
+    assert float((x - z).abs().max()) > 1e-2  # the map is not the identity
+    back = flow.flow.inverse(x, context=context)
+    assert float((back - z).abs().max()) < 1e-10
+
+
+def test_log_q_is_invariant_under_translations_and_relabelling_of_identical_particles():
+    flow = small_flow(box=(3.0, 3.0))
+    generator = torch.Generator().manual_seed(3)
+    x, types, log_q = flow.sample(8, generator=generator)
+    pins = torch.zeros(8, dtype=torch.int64)  # sample() puts the pinned particle first
+    assert torch.allclose(flow.log_prob(x, types, pins=pins), log_q, atol=1e-10, rtol=0)
+    shifted = torch.remainder(x + torch.tensor([1.234, -0.71], dtype=torch.float64), 3.0)
+    assert torch.allclose(flow.log_prob(shifted, types, pins=pins), log_q, atol=1e-10, rtol=0)
+    # Relabel: reverse the order of the particles (species follow), the pinned one moves to the end.
+    order = torch.arange(4, -1, -1)
+    assert torch.allclose(flow.log_prob(x[:, order], types[:, order], pins=torch.full((8,), 4)), log_q, atol=1e-10,
+                          rtol=0)
+    # Another pinned particle gives another (valid) value of the extended density, not the same one.
+    assert not torch.allclose(flow.log_prob(x, types, pins=torch.ones(8, dtype=torch.int64)), log_q, atol=1e-6)
+
+
+def test_uniform_flow_gives_the_ideal_gas_partition_function_exactly():
+    flow = ParticleFlow(FlowSettings("test", types=(0, 0, 1), box=(2.0, 3.0), n_layers=2, hidden=8))
+    ideal = PeriodicPair(dim=2, box_length=3.0, epsilon=0.0)  # no interaction: only the frame's constants count
+    frame = PinnedFrame(torch.tensor([0, 0, 1]), torch.tensor([2.0, 3.0]))
+    x, types, log_q = flow.sample(10)
+    assert torch.allclose(log_q, torch.full_like(log_q, -3 * math.log(6.0)), atol=1e-12)
+    assert frame.pinned_species == 0 and frame.n_pinned == 2 and ideal.energy(x[:, :2]).abs().max() == 0
+
+
+def test_reweighted_averages_are_unbiased_on_an_analytic_target():
+    # Two particles with a soft repulsion in a periodic square: the exact density of their distance is known.
+    target = PeriodicPair(dim=2, box_length=3.0, epsilon=3.0, sigma=1.2)
+    flow = small_flow(types=(0, 0), box=(3.0, 3.0), layers=2, scale=0.3)
+    samples = draw(flow, target, temperature=0.5, n=20000, batch_size=5000, generator=torch.Generator().manual_seed(5))
+    assert 0.05 < samples.ess / samples.n < 0.999  # weights far from uniform: the test is not trivial
+    grid = np.linspace(0.0, 1.5, 30001)
+    density = target.distance_density(grid, beta=2.0)
+    trapezoid = getattr(np, "trapezoid", None) or np.trapz
+    inside = trapezoid(target.distance_density(grid, 2.0) * 0 + density, grid)  # conditioned on r < L/2
+    energy = target.epsilon * np.clip(1 - grid / target.sigma, 0, None) ** 2
+    # <v> over the whole box: r < L/2 carries weight pi (L/2)^2 / L^2 of the ideal measure; corners have v = 0.
+    disk = np.pi * 1.5**2 / 9.0
+    inner = trapezoid(2 * np.pi * grid * np.exp(-2.0 * energy), grid) / 9.0
+    corner = 1.0 - disk
+    exact = trapezoid(2 * np.pi * grid * np.exp(-2.0 * energy) * energy, grid) / 9.0 / (inner + corner)
+    estimate = samples.energy_per_particle()
+    assert inside == pytest.approx(1.0, abs=1e-6)
+    assert abs(2 * estimate.mean - exact) < 4 * 2 * estimate.stderr
+    # The same flow's log Z: the integral of exp(-beta v) over the box^2 is V (inner + corner) V.
+    log_z, error = samples.log_partition()
+    assert abs(log_z - math.log(81.0 * (inner + corner))) < 4 * error
+
+
+def test_flow_settings_and_files_refuse_what_they_cannot_serve(tmp_path):
+    with pytest.raises(SamplerInputError, match="n_layers"):
+        FlowSettings("ka2d", types=(0, 1), box=(3.0, 3.0), n_layers=0)
+    flow = small_flow()
+    path = tmp_path / "flow.pt"
+    flow.save(path, temperature=0.5)
+    loaded, extra = ParticleFlow.load(path)
+    assert extra == {"temperature": 0.5}
+    x, types, _ = flow.sample(4, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(loaded.log_prob(x, types, pins=torch.zeros(4, dtype=torch.int64)),
+                       flow.log_prob(x, types, pins=torch.zeros(4, dtype=torch.int64)))
+    with pytest.raises(SamplerInputError, match="trained for test"):
+        loaded.check_system("ka2d", torch.tensor([0, 0, 0, 1, 1]), torch.tensor([3.0, 2.5]))
+    with pytest.raises(SamplerInputError, match="composition"):
+        loaded.log_prob(x, torch.tensor([0, 0, 1, 1, 1]))
+    with pytest.raises(SamplerInputError, match="glassgen flow file"):
+        torch.save({"something": 1}, tmp_path / "other.pt")
+        ParticleFlow.load(tmp_path / "other.pt")
+
+
+def test_reverse_kl_training_raises_the_ess_and_resumes_exactly(tmp_path):
+    target = PeriodicPair(dim=2, box_length=3.0, epsilon=4.0, sigma=1.2)
+    settings = TrainingSettings(steps=60, batch_size=128, lr=5e-3, schedule="reverse", temperatures=(0.5,), seed=2)
+
+    def trained(steps, checkpoint=None, first=None):
+        torch.manual_seed(0)
+        flow = ParticleFlow(FlowSettings("test", types=(0, 0), box=(3.0, 3.0), n_layers=2, hidden=16))
+        trainer = FlowTrainer(flow, target, settings)
+        if first is not None:
+            FlowTrainer(flow, target, TrainingSettings(**{**settings.__dict__, "steps": first})).train(
+                checkpoint=checkpoint)
+        trainer.train(checkpoint=checkpoint)
+        return flow, trainer.history
+
+    flow, history = trained(60)
+    before = np.nanmean(history.ess_fraction[:5])
+    after = np.nanmean(history.ess_fraction[-5:])
+    assert after > before + 0.05
+    resumed, resumed_history = trained(60, checkpoint=tmp_path / "train.pt", first=25)
+    assert resumed_history.reverse == history.reverse
+    for a, b in zip(flow.parameters(), resumed.parameters()):
+        assert torch.equal(a, b)
+
+
+def _distance_ks(target, r, beta):
+    """KS distance of the minimum-image distances r (< L/2 kept) from the exact density, and the sample count."""
+    inside = np.sort(r[r < 1.5])
+    grid = np.linspace(0.0, 1.5, 4001)
+    density = target.distance_density(grid, beta)
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(grid))])
+    return np.max(np.abs(np.arange(1, inside.size + 1) / inside.size - np.interp(inside, grid, cdf))), inside.size
+
+
+@pytest.mark.parametrize("hybrid", [False, True])
+def test_flow_metropolis_hastings_samples_the_exact_distance_density(hybrid):
+    """Independent MH with a flow far from the target (and mixed with displacements): p(r) ~ 2 pi r exp(-beta v)."""
+    from samplers.diagnostics import effective_sample_size
+    from samplers.driver import Driver
+    from samplers.kernels import Displacement, FlowProposal
+    from samplers.state import ChainState
+
+    target = PeriodicPair(dim=2, box_length=3.0, epsilon=4.0, sigma=1.2)
+    flow = small_flow(types=(0, 0), box=(3.0, 3.0), layers=2, scale=0.4)
+    x0 = torch.rand(256, 2, 2, generator=torch.Generator().manual_seed(8), dtype=torch.float64) * 3.0
+    state = ChainState(target, x0, temperature=0.5, seed=9)
+    mix = [(FlowProposal(state, flow=flow), 0.5), (Displacement(state, step=0.3), 0.5)] if hybrid else \
+        [(FlowProposal(state, flow=flow), 1.0)]
+    driver = Driver(state, mix, record_overlap=False)
+    driver.sweep(5)
+    distances = []
+    for _ in range(60):
+        driver.sweep(1)
+        distances.append(target.pair_distance(driver.x).numpy())
+    r = np.stack(distances, 1)
+    ks, count = _distance_ks(target, r, beta=2.0)
+    n_eff = effective_sample_size(r) * count / r.size
+    assert ks < 1.95 / math.sqrt(n_eff), (ks, n_eff)
+    tried, accepted = driver.counts("flow")
+    assert 0.05 < float(accepted.sum()) / float(tried.sum()) < 0.95  # proposals are neither all taken nor all refused
+    with torch.no_grad():
+        own, _, _ = flow.sample(20000, generator=torch.Generator().manual_seed(1))
+    ks_flow, count_flow = _distance_ks(target, target.pair_distance(own).numpy(), beta=2.0)
+    assert ks_flow > 10 / math.sqrt(count_flow)  # the flow alone is wrong: the test can fail
+    assert driver.state.fresh_energy().sub(driver.energy).abs().max() < 1e-12
