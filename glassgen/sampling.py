@@ -11,10 +11,13 @@ look cheaper than it was.
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,8 +43,9 @@ class SamplerSettings:
     """What to sample and how; every sampler of a comparison gets the same settings but its name.
 
     ``ladder`` (tempering) defaults to ``rungs`` temperatures geometric from ``temperature`` to
-    max(2 temperature, 1.0); ``p_swap`` is the share of swap attempts of the swap sampler (and of PGMC on models with
-    swappable species); ``train_steps`` are PGMC's policy-gradient steps; ``update`` is ``"auto"`` (checkerboard
+    max(2 temperature, 1.0); ``p_swap`` is the share of swap attempts of the swap sampler (and of tempering, at every
+    rung, and PGMC on models with swappable species: elsewhere they run without swaps, and refuse a share other than
+    the default and 0); ``train_steps`` are PGMC's policy-gradient steps; ``update`` is ``"auto"`` (checkerboard
     from 1000 particles on with the torch engine), ``"sequential"`` or ``"checkerboard"``; ``engine`` is ``"auto"``
     (compiled sweeps wherever they apply: every sampler but PGMC, sequential updates), ``"torch"`` or ``"compiled"``.
     """
@@ -84,6 +88,11 @@ class SamplerSettings:
         if self.sampler == "swap" and not get_model(self.model).swap_pairs:
             raise InvalidInputError(f"the model {self.model} has no swappable species pairs; swap Monte Carlo needs "
                                     "one (ka2d swaps types 1<->3 and 2<->3). Use metropolis, tempering or pgmc.")
+        if (self.sampler == "tempering" and self.p_swap not in (0.0, SamplerSettings.p_swap)  # given, not default
+                and not get_model(self.model).swap_pairs):
+            raise InvalidInputError(f"the model {self.model} has no swappable species pairs, so tempering cannot make "
+                                    f"{self.p_swap} of its attempts swaps; drop --p-swap (tempering then displaces "
+                                    "only) or choose a model with swap pairs (ka2d).")
         if self.ladder is not None and (min(self.ladder) <= 0 or np.any(np.diff(self.ladder) <= 0)):
             raise InvalidInputError(f"the temperature ladder must be positive and strictly increasing; got "
                                     f"{list(self.ladder)}.")
@@ -125,6 +134,55 @@ class SamplingOutcome:
     report: dict = field(default_factory=dict)
 
 
+#: What a checkpoint file of :class:`Checkpoint` says it is, so that another file given by mistake is refused.
+CHECKPOINT_KIND = "glassgen sample production checkpoint"
+
+
+@dataclass
+class Checkpoint:
+    """A file that holds a production in progress of :func:`run_sampler`, so that a killed run can resume.
+
+    ``identity`` is everything that decides the run (the settings, and what else the caller adds: annealing, budget,
+    start file); a file saved under another identity is refused, naming the first setting that differs, rather than
+    continued into a chain of other settings. ``extra`` is saved along (e.g. the annealing stages' report) and comes
+    back in :attr:`saved`. Each save writes a temporary file beside ``path`` and renames it over ``path``
+    (``os.replace`` is atomic), so a run killed while saving leaves the previous checkpoint whole. The file is a
+    pickle (``torch.save``: generator states, records), so resume only from checkpoints you wrote.
+    """
+
+    path: Path
+    identity: dict
+    every_seconds: float = 600.0
+    extra: dict = field(default_factory=dict)
+
+    @cached_property
+    def saved(self) -> dict | None:
+        """The saved checkpoint, None when ``path`` does not exist yet; refuses another file or another run's."""
+        if not self.path.exists():
+            return None
+        try:
+            saved = torch.load(self.path, weights_only=False)
+        except Exception as error:  # any unreadable file: pickle, zip and torch raise many kinds
+            raise InvalidInputError(f"--checkpoint {self.path} cannot be read ({type(error).__name__}: {error}); "
+                                    "delete it to start afresh or give another file.") from None
+        if not isinstance(saved, dict) or saved.get("kind") != CHECKPOINT_KIND:
+            raise InvalidInputError(f"--checkpoint {self.path} is not a glassgen sample checkpoint; give another file "
+                                    "(it would be overwritten).")
+        for key in sorted(set(self.identity) | set(saved["identity"])):
+            mine, theirs = self.identity.get(key), saved["identity"].get(key)
+            if mine != theirs:
+                raise InvalidInputError(f"--checkpoint {self.path} holds a run with {key} = {theirs!r}, not {mine!r} "
+                                        "as asked; give the same settings to resume it, or another --checkpoint "
+                                        "file to start afresh.")
+        return saved
+
+    def save(self, **content) -> None:
+        """Write ``content`` with the identity and ``extra``, atomically."""
+        temporary = self.path.with_name(f".{self.path.name}.tmp")
+        torch.save({"kind": CHECKPOINT_KIND, "identity": self.identity, "extra": self.extra, **content}, temporary)
+        os.replace(temporary, self.path)
+
+
 def _metropolis_like(p_swap_of):
     """Build a MetropolisMC whose swap share is ``p_swap_of(settings)`` (0 for plain Metropolis)."""
     def build(settings: SamplerSettings, target, x, types, update):
@@ -140,7 +198,8 @@ def _tempering(settings: SamplerSettings, target, x, types, update):
     from samplers.tempering import ParallelTempering
 
     return ParallelTempering(target, x, types, temperatures=settings.temperatures(), seed=settings.seed,
-                             step=settings.step, p_swap=0.0, update=update, engine=settings.engine)
+                             step=settings.step, p_swap=settings.p_swap if target.swap_pairs else 0.0, update=update,
+                             engine=settings.engine)
 
 
 def _pgmc(settings: SamplerSettings, target, x, types, update):
@@ -163,9 +222,11 @@ def _one_temperature(sampler, result, settings: SamplerSettings):
 
 
 def _lowest_rung(sampler, result, settings: SamplerSettings):
-    """The ladder's lowest temperature, charged with the whole ladder's time, and the exchange statistics."""
+    """The ladder's lowest temperature, charged with the whole ladder's time, the exchange statistics and the
+    replicas' round trips (lowest rung to highest and back; their mean length in exchange rounds, None if none)."""
     report = {"exchange_acceptance": np.asarray(result.exchange_acceptance).tolist(),
-              "ladder": settings.temperatures().tolist()}
+              "ladder": settings.temperatures().tolist(), "round_trips": int(result.round_trips),
+              "round_trip_rounds": result.round_trip_rounds}
     lowest = result.results[0]
     lowest.seconds = result.seconds
     return sampler.chains[0], lowest, report
@@ -192,7 +253,7 @@ class SamplerKind:
 SAMPLER_KINDS = {
     "metropolis": SamplerKind(_metropolis_like(lambda s: 0.0), frozenset({"update", "engine"})),
     "swap": SamplerKind(_metropolis_like(lambda s: s.p_swap), frozenset({"update", "engine", "p_swap"})),
-    "tempering": SamplerKind(_tempering, frozenset({"update", "engine", "ladder", "rungs"}),
+    "tempering": SamplerKind(_tempering, frozenset({"update", "engine", "p_swap", "ladder", "rungs"}),
                              at_temperature=_lowest_rung),
     "pgmc": SamplerKind(_pgmc, frozenset({"p_swap", "train_steps"}), train=_train_policy, train_stage="PGMC training"),
 }
@@ -227,25 +288,70 @@ def start_chains(settings: SamplerSettings, start=None):
 
 
 def run_sampler(settings: SamplerSettings, *, budget_seconds: float | None = None, start=None,
-                progress: bool = False):
+                progress: bool = False, checkpoint: Checkpoint | None = None):
     """Burn in (and train PGMC), then production: ``settings.sweeps`` sweeps, or as many as fit in
     ``budget_seconds`` of production at the speed measured during burn-in. Chains start from ``start``
     (:func:`start_chains`). Returns a :class:`SamplingOutcome`.
+
+    ``checkpoint`` saves the production (:class:`Checkpoint`) every ``checkpoint.every_seconds`` (converted to sweeps
+    at the burn-in speed) and at its end. When its file holds a production of this run already, that production
+    continues without set-up or burn-in (the saved set-up time is reported) and the outcome is the one an
+    uninterrupted run gives, wall times aside.
 
     ``progress`` shows the stages on stderr: PGMC training (steps), burn-in (sweeps), production (sweeps; with a
     budget their number is fixed from the burn-in speed, so the bar counts those sweeps and its estimate is in time).
     """
     from glassgen.targets import KATarget
+    from samplers.driver import Production
 
-    start = start_chains(settings, start)
+    saved = None if checkpoint is None else checkpoint.saved
+    # A resumed run takes its chains from the checkpoint: the start only gives the shapes, so quench nothing.
+    start = start_chains(settings if saved is None else replace(settings, starts="random"), start)
     target = KATarget(settings.model, start)
     kind = SAMPLER_KINDS[settings.sampler]
     update = settings.update
     if update == "auto":
         update = "checkerboard" if settings.n >= 1000 and settings.engine == "torch" else "sequential"
     sampler = kind.build(settings, target, start.batched_positions(), start.types, update)
-    report = {}
     name = f"{settings.sampler} T={settings.temperature:g}"
+    if saved is None:
+        report, setup, per_sweep = _set_up(sampler, kind, settings, name, progress)
+        sweeps = settings.sweeps if budget_seconds is None else max(20, int(budget_seconds / max(per_sweep, 1e-9)))
+        every = max(settings.every, sweeps // 5000)  # at most 5000 records per chain
+        sampler.start_production()
+        production = Production(sampler, every=every, recompute_every=max(every, 100) // every * every)
+    else:
+        report, setup, per_sweep, sweeps = (saved[key] for key in ("report", "setup_seconds", "per_sweep", "sweeps"))
+        every, _, recompute_every = saved["production"]["schedule"]
+        production = Production(sampler, every=every, recompute_every=recompute_every)
+        production.load_state_dict(saved["production"])
+    part = sweeps if checkpoint is None else max(1, int(checkpoint.every_seconds / max(per_sweep, 1e-9)))
+    budget = "" if budget_seconds is None else f" (~{budget_seconds:g} s budget)"
+    with Stage(f"{name} produce{budget}", sweeps, unit="sweep", enabled=progress) as bar:
+        bar.advance(production.done)
+        while True:
+            result = sampler.run(min(part, sweeps - production.done), every=production.every,
+                                 recompute_every=production.recompute_every, production=production,
+                                 callback=lambda _: bar.advance())
+            if checkpoint is not None:
+                checkpoint.save(production=production.state_dict(), sweeps=sweeps, per_sweep=per_sweep,
+                                setup_seconds=setup, report=report)
+            if production.done >= sweeps:
+                break
+    mc, result, entries = kind.at_temperature(sampler, result, settings)
+    report = {**report, **entries}
+    report["acceptance"] = np.asarray(mc.acceptance).tolist()
+    if mc.p_swap > 0:
+        report["swap_acceptance"] = np.asarray(mc.swap_acceptance).tolist()
+    report["steps"] = mc.step.tolist()
+    report["sweeps"] = int(sweeps)
+    return SamplingOutcome(replace(settings, sweeps=int(sweeps)), result, mc.x.clone(), mc.types.clone(),
+                           target.box.clone(), setup, report)
+
+
+def _set_up(sampler, kind: SamplerKind, settings: SamplerSettings, name: str, progress: bool):
+    """Training (PGMC) and burn-in: returns their report entries, their seconds and the seconds per burn-in sweep."""
+    report = {}
     begin = time.perf_counter()
     burn_in = max(1, settings.burn_in)
     if kind.train is not None:
@@ -257,22 +363,7 @@ def run_sampler(settings: SamplerSettings, *, budget_seconds: float | None = Non
             sampler.sweep(1, adapt=True)
             bar.advance()
     per_sweep = (time.perf_counter() - sweep_begin) / burn_in
-    setup = time.perf_counter() - begin
-    sweeps = settings.sweeps if budget_seconds is None else max(20, int(budget_seconds / max(per_sweep, 1e-9)))
-    every = max(settings.every, sweeps // 5000)  # at most 5000 records per chain
-    budget = "" if budget_seconds is None else f" (~{budget_seconds:g} s budget)"
-    with Stage(f"{name} produce{budget}", sweeps, unit="sweep", enabled=progress) as bar:
-        result = sampler.run(sweeps, burn_in=0, every=every, recompute_every=max(every, 100) // every * every,
-                             callback=lambda _: bar.advance())
-    mc, result, entries = kind.at_temperature(sampler, result, settings)
-    report.update(entries)
-    report["acceptance"] = np.asarray(mc.acceptance).tolist()
-    if mc.p_swap > 0:
-        report["swap_acceptance"] = np.asarray(mc.swap_acceptance).tolist()
-    report["steps"] = mc.step.tolist()
-    report["sweeps"] = int(sweeps)
-    return SamplingOutcome(replace(settings, sweeps=int(sweeps)), result, mc.x.clone(), mc.types.clone(),
-                           target.box.clone(), setup, report)
+    return report, time.perf_counter() - begin, per_sweep
 
 
 def anneal(settings: SamplerSettings, hot: float, stages: int = 4, *, start=None, progress: bool = False):

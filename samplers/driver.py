@@ -27,8 +27,11 @@ state (step sizes, counters, its own generator if any), the cumulative counters 
 ``run(a)``, save, load into a fresh driver, ``run(b)`` gives the chain of ``run(a + b)`` bit for bit.
 
 Several drivers can also run as one (the rungs of :class:`samplers.tempering.ParallelTempering`): the run loop
-(:func:`produce`) takes any group with ``members``, ``sweep`` and ``start_production``, so tempering has no loop of
-its own.
+(:func:`produce`) takes any group with ``members``, ``sweep``, ``start_production``, ``seconds`` (its sampling time so
+far) and ``state_dict``/``load_state_dict``, so tempering has no loop of its own.
+
+A production in progress is a :class:`Production` (its records, its sweeps done); one kept between runs and saved
+with the group's state resumes where it stopped, which is how ``glassgen sample --checkpoint`` survives being killed.
 """
 
 from __future__ import annotations
@@ -285,7 +288,7 @@ class Driver:
 
     def run(self, n_sweeps: int, *, burn_in: int = 0, every: int = 1, keep_samples: bool = False,
             recompute_every: int = 0, callback: Callable[[int], object] | None = None,
-            budget_seconds: float | None = None) -> MCResult:
+            budget_seconds: float | None = None, production: Production | None = None) -> MCResult:
         """Burn in (kernels adapting), then ``n_sweeps`` production sweeps with the kernels fixed, recording the
         energy and the overlap every ``every`` sweeps.
 
@@ -293,10 +296,12 @@ class Driver:
         production, kept from an earlier run when ``burn_in`` is 0 (so that a resumed run continues the same
         records). ``recompute_every`` > 0 recomputes the energy from scratch that often (sweeps). ``callback(s)``
         is called after production sweep s, e.g. to show progress. ``budget_seconds`` ends production after the
-        first sweep that reaches that much wall time (``n_sweeps`` stays the most).
+        first sweep that reaches that much wall time (``n_sweeps`` stays the most). ``production`` continues that
+        :class:`Production` of this driver by ``n_sweeps`` instead of starting one; the result holds all its records.
         """
         (result,), _ = produce(self, n_sweeps, burn_in=burn_in, every=every, keep_samples=keep_samples,
-                               recompute_every=recompute_every, callback=callback, budget_seconds=budget_seconds)
+                               recompute_every=recompute_every, callback=callback, budget_seconds=budget_seconds,
+                               production=production)
         return result
 
     # -- checkpoints ----------------------------------------------------------------------------------------------
@@ -318,39 +323,112 @@ class Driver:
         self.reference = None if state["reference"] is None else tuple(t.clone() for t in state["reference"])
 
 
+class Production:
+    """A production in progress of a driver or of a group of drivers run as one (see the module docstring): the
+    records taken so far, the sweeps done and the counters its results count from.
+
+    :func:`produce` (every ``run``) makes one after burn-in and ``group.start_production()``, advances it and returns
+    its results. Kept by the caller, it can be advanced in parts and checkpointed between them: :meth:`state_dict`
+    holds the group's state with the records, so that a production cut short, loaded into a fresh group and advanced
+    to its end records what one uninterrupted production records, counters, record and recompute schedules and all.
+
+    Parameters
+    ----------
+    group : Driver or a group of drivers
+    every : int
+        Sweeps between records.
+    keep_samples : bool
+        Also keep the recorded configurations.
+    recompute_every : int
+        Sweeps between fresh energy evaluations replacing the running ones (0: never).
+    """
+
+    def __init__(self, group, *, every: int = 1, keep_samples: bool = False, recompute_every: int = 0):
+        if int(every) < 1 or int(recompute_every) < 0:
+            raise SamplerInputError(f"every must be >= 1 and recompute_every >= 0; got {every}, {recompute_every}.")
+        self.group, self.every, self.keep_samples = group, int(every), bool(keep_samples)
+        self.recompute_every = int(recompute_every)
+        self.done = 0
+        self.marks = [(m.seconds, m.n_evaluations) for m in group.members]
+        self.start_seconds = group.seconds
+        self.records = [([], [], []) for _ in group.members]
+
+    @property
+    def seconds(self) -> float:
+        """The group's sampling time in this production (records not counted, as a driver's ``seconds``)."""
+        return self.group.seconds - self.start_seconds
+
+    def advance(self, n_sweeps: int, *, callback: Callable[[int], object] | None = None,
+                budget_seconds: float | None = None) -> None:
+        """``n_sweeps`` more sweeps, recording every ``every``-th sweep of the production and recomputing the energy
+        every ``recompute_every``-th; ``callback(s)`` after production sweep s (counted from the production's start);
+        ``budget_seconds`` ends after the first sweep that reaches that much wall time."""
+        start = time.perf_counter()
+        for _ in range(int(n_sweeps)):
+            self.group.sweep(1)
+            self.done += 1
+            s = self.done
+            for m, (energies, overlaps, samples) in zip(self.group.members, self.records):
+                if self.recompute_every and s % self.recompute_every == 0:
+                    m.state.recompute_energy()
+                if s % self.every == 0:
+                    energy, q = m.observe()
+                    energies.append(energy)
+                    if q is not None:
+                        overlaps.append(q)
+                    if self.keep_samples:
+                        samples.append((m.x.clone(), m.types.clone()))
+            if callback is not None:
+                callback(s)
+            if budget_seconds is not None and time.perf_counter() - start >= float(budget_seconds):
+                break
+
+    def results(self) -> list[MCResult]:
+        """One MCResult per member of everything recorded so far (each checks its energy drift now)."""
+        return [m.result(*record, m.seconds - t0, m.n_evaluations - e0, self.every)
+                for m, record, (t0, e0) in zip(self.group.members, self.records, self.marks)]
+
+    def state_dict(self) -> dict:
+        """The group's state, the records, the sweeps done, the marks and the schedule."""
+        return {"group": self.group.state_dict(), "done": self.done, "marks": list(self.marks),
+                "start_seconds": self.start_seconds, "records": [tuple(list(r) for r in rec) for rec in self.records],
+                "schedule": (self.every, self.keep_samples, self.recompute_every)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict` into this production and its group (built as the saved one was)."""
+        schedule = (self.every, self.keep_samples, self.recompute_every)
+        if tuple(state["schedule"]) != schedule:
+            raise SamplerInputError(f"the saved production records on the schedule (every, keep_samples, "
+                                    f"recompute_every) {tuple(state['schedule'])}, this one on {schedule}; make it "
+                                    "with the saved schedule.")
+        if len(state["records"]) != len(self.records):
+            raise SamplerInputError(f"the saved production records {len(state['records'])} drivers, this group has "
+                                    f"{len(self.records)}; build the group with the saved settings.")
+        self.group.load_state_dict(state["group"])
+        self.done, self.marks, self.start_seconds = state["done"], list(state["marks"]), state["start_seconds"]
+        self.records = [tuple(list(r) for r in rec) for rec in state["records"]]
+
+
 def produce(group, n_sweeps: int, *, burn_in: int = 0, every: int = 1, keep_samples: bool = False,
             recompute_every: int = 0, callback: Callable[[int], object] | None = None,
-            budget_seconds: float | None = None) -> tuple[list[MCResult], float]:
+            budget_seconds: float | None = None, production: Production | None = None) -> tuple[list[MCResult], float]:
     """The run loop of :meth:`Driver.run`, for a driver or a group of drivers advanced together (``group.sweep``)
-    and recorded one by one (``group.members``). Returns one MCResult per member and the production wall time."""
+    and recorded one by one (``group.members``): burn-in, then a :class:`Production` of ``n_sweeps`` sweeps, or
+    ``n_sweeps`` more of ``production`` (which keeps its own schedule: pass no burn-in and the same ``every``,
+    ``keep_samples`` and ``recompute_every``). Returns one MCResult per member and the production's sampling time."""
     if int(n_sweeps) < 0 or int(burn_in) < 0 or int(every) < 1 or int(recompute_every) < 0:
         raise SamplerInputError("n_sweeps, burn_in and recompute_every must be >= 0 and every >= 1; got "
                                 f"{n_sweeps}, {burn_in}, {recompute_every}, {every}.")
     if budget_seconds is not None and not float(budget_seconds) > 0:
         raise SamplerInputError(f"budget_seconds must be positive or None; got {budget_seconds}.")
-    every, recompute_every = int(every), int(recompute_every)
-    group.sweep(int(burn_in), adapt=True)
-    group.start_production(new_reference=int(burn_in) > 0)
-    members = group.members
-    marks = [(m.seconds, m.n_evaluations) for m in members]
-    records = [([], [], []) for _ in members]
-    start = time.perf_counter()
-    for s in range(1, int(n_sweeps) + 1):
-        group.sweep(1)
-        for m, (energies, overlaps, samples) in zip(members, records):
-            if recompute_every and s % recompute_every == 0:
-                m.state.recompute_energy()
-            if s % every == 0:
-                energy, q = m.observe()
-                energies.append(energy)
-                if q is not None:
-                    overlaps.append(q)
-                if keep_samples:
-                    samples.append((m.x.clone(), m.types.clone()))
-        if callback is not None:
-            callback(s)
-        if budget_seconds is not None and time.perf_counter() - start >= float(budget_seconds):
-            break
-    seconds = time.perf_counter() - start
-    return [m.result(*record, m.seconds - t0, m.n_evaluations - e0, every)
-            for m, record, (t0, e0) in zip(members, records, marks)], seconds
+    if production is None:
+        group.sweep(int(burn_in), adapt=True)
+        group.start_production(new_reference=int(burn_in) > 0)
+        production = Production(group, every=every, keep_samples=keep_samples, recompute_every=recompute_every)
+    elif (production.group is not group or int(burn_in)
+          or (int(every), bool(keep_samples), int(recompute_every))
+          != (production.every, production.keep_samples, production.recompute_every)):
+        raise SamplerInputError("a continued production belongs to its own group and keeps its schedule: pass it to "
+                                "that group's run with no burn_in and its every, keep_samples and recompute_every.")
+    production.advance(n_sweeps, callback=callback, budget_seconds=budget_seconds)
+    return production.results(), production.seconds

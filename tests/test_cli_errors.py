@@ -72,6 +72,10 @@ ARGUMENT_MISTAKES = [
     (["sample", "--budget-seconds", "0", "-o", "x.h5"], "--budget-seconds: must be a number > 0"),
     (["sample", "--anneal-from", "2", "--anneal-stages", "0", "-o", "x.h5"],
      "--anneal-stages: must be an integer >= 1"),
+    (["sample", "--checkpoint-every", "0", "-o", "x.h5"], "--checkpoint-every: must be a number > 0"),
+    (["sample", "--checkpoint", "HERE", "-o", "x.h5"], "is a folder"),
+    (["sample", "--checkpoint", "MISSING/run.ckpt", "-o", "x.h5"], "does not exist"),
+    (["sample", "--checkpoint", "RO/run.ckpt", "-o", "x.h5"], "cannot write in"),
     (["compare-samplers", "--budget-seconds", "0"], "--budget-seconds: must be a number > 0"),
     (["compare-samplers", "--temperatures", "1.0", "-0.5"], "--temperatures: must be a number > 0"),
     (["compare-samplers", "-o", "FILE"], "is a file, not a folder"),
@@ -105,6 +109,10 @@ DATA_MISTAKES = [
     (["sample", "--starts", "random+quenched", "--chains", "1", "-o", "x.h5"], "needs >= 2 chains"),
     (["sample", "--temperature", "1.0", "--anneal-from", "0.5", "-o", "x.h5"], "must exceed the sampled temperature"),
     (["sample", "--anneal-from", "2", "--burn-in", "0", "-o", "x.h5"], "burn-in sweeps >= 1"),
+    (["sample", "--checkpoint-every", "60", "-o", "x.h5"], "--checkpoint-every needs --checkpoint FILE"),
+    (["sample", "--checkpoint", "FILE", "-o", "x.h5"], "cannot be read"),
+    (["sample", "--sampler", "tempering", "--model", "ka3d", "--n", "256", "--p-swap", "0.5", "-o", "x.h5"],
+     "has no swappable species pairs, so tempering cannot"),
 ]
 
 

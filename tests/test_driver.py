@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from samplers.diagnostics import standard_error
-from samplers.driver import Driver, build_kernels
+from samplers.driver import Driver, Production, build_kernels
 from samplers.kernels import Counting, Displacement, Kernel
 from samplers.mc import MetropolisMC
 from samplers.state import ChainState
@@ -74,6 +74,43 @@ def test_a_new_kernel_resumes_exactly(tmp_path):
     restored = make()
     restored.load_state_dict(first.state_dict())
     assert torch.equal(restored.counts("walk"), first.counts("walk")) and torch.equal(restored.x, first.x)
+
+
+def test_a_production_saved_mid_way_and_continued_is_one_production(tmp_path):
+    """A Production advanced 7 sweeps, saved, loaded into a fresh driver and advanced 8 more gives the records,
+    counters (acceptance) and evaluations of one production of 15, on schedules (records every 2 sweeps, energies
+    recomputed every 4) that the cut at 7 does not align with; a schedule other than the saved one is refused."""
+    trap = HarmonicTrap(5, dim=2, k=1.0, box_length=4.0)
+    x0 = torch.rand(3, 5, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64) * 4.0
+    schedule = {"every": 2, "recompute_every": 4}
+
+    def make():
+        driver = _walker(trap, x0, temperature=1.0, seed=5, mix=((RandomWalk, 0.4), (Displacement, 0.6)))
+        driver.record_overlap = True
+        return driver
+
+    whole = make()
+    expected = whole.run(15, burn_in=3, **schedule)
+    first = make()
+    first.sweep(3, adapt=True)
+    first.start_production()
+    production = Production(first, **schedule)
+    first.run(7, production=production, **schedule)
+    torch.save(production.state_dict(), tmp_path / "production.pt")
+    second = make()
+    resumed = Production(second, **schedule)
+    resumed.load_state_dict(torch.load(tmp_path / "production.pt", weights_only=False))
+    result = second.run(8, production=resumed, **schedule)
+    assert resumed.done == 15 and result.energies.shape == (3, 7)
+    np.testing.assert_array_equal(result.energies, expected.energies)
+    np.testing.assert_array_equal(result.overlap, expected.overlap)
+    assert result.evaluations == expected.evaluations and result.energy_drift == expected.energy_drift
+    np.testing.assert_array_equal(second.acceptance, whole.acceptance)
+    assert torch.equal(second.counts("walk"), whole.counts("walk"))
+    with pytest.raises(SamplerInputError, match="schedule"):
+        Production(make(), every=3).load_state_dict(production.state_dict())
+    with pytest.raises(SamplerInputError, match="keeps its schedule"):
+        second.run(1, production=resumed, every=1)
 
 
 def test_options_no_kernel_takes_are_refused():

@@ -32,6 +32,19 @@ def test_sample_swap_saves_species_sorted_chains_whose_energy_matches(capsys, tm
     assert data.metadata["sampler"] == "swap" and data.metadata["command"].startswith("glassgen sample")
 
 
+def test_sample_tempering_swaps_on_ka2d_and_reports_round_trips(capsys, tmp_path):
+    """Tempering makes swap moves where the model has swap pairs (--p-swap, default 0.2) and reports the replicas'
+    round trips; --p-swap 0 turns the swaps off."""
+    argv = ["sample", "--sampler", "tempering", "--ladder", "1.0", "1.2", "--chains", "2", "--sweeps", "40",
+            "--burn-in", "2", "--starts", "random", "--quiet", "-o", str(tmp_path / "t.h5")]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    assert re.search(r"^swap acceptance \(per pair\) +\[", table, re.M)
+    assert re.search(r"^ladder round trips +(\d+ \(mean [\d.]+ exchange rounds each\)|none completed)", table, re.M)
+    plain = run_json(capsys, *argv, "--p-swap", "0")
+    assert "swap_acceptance" not in plain and isinstance(plain["round_trips"], int)
+
+
 def test_compare_samplers_writes_table_and_figure(capsys, tmp_path):
     result = run_json(capsys, "compare-samplers", "--model", "ka2d", "--n", "44", "--temperatures", "1.0",
                       "--budget-seconds", "0.5", "--burn-in", "5", "--train-steps", "3", "--chains", "2",

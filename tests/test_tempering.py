@@ -10,7 +10,7 @@ from scipy import stats
 
 from samplers.diagnostics import standard_error
 from samplers.target import HarmonicTrap, SamplerInputError
-from samplers.tempering import ParallelTempering
+from samplers.tempering import ParallelTempering, Replicas
 from tests.test_samplers import SiteField, _error, ka2d_md, run_split_and_resumed  # noqa: F401  (ka2d_md: fixture)
 
 
@@ -71,6 +71,43 @@ def test_exchange_returns_the_chains_that_exchanged():
         np.testing.assert_array_equal(pt.exchange_accepted - accepted, ok.sum(1).numpy())
 
 
+def test_round_trips_of_a_hand_made_sequence_of_exchanges():
+    """Three rungs, two columns; column 0 exchanges (0-1), (1-2), ... in turn, column 1 never: replica 0 goes up in
+    rounds 1-2 and is back at round 5 (a trip of 5 rounds from its start at the bottom), replica 1 arrives at the
+    bottom at round 1, tops at round 4 and is back at round 7 (6 rounds); replica 2 tops from the start but only
+    reaches the bottom at round 3, so it has no trip yet; column 1 has none."""
+    replicas = Replicas(3, 2)
+    expected = [(1, 0, 2), (1, 2, 0), (2, 1, 0), (2, 0, 1), (0, 2, 1), (0, 1, 2), (1, 0, 2)]  # replicas at rungs 0-2
+    completed = [0, 0, 0, 0, 1, 1, 2]
+    for k, (at, done) in enumerate(zip(expected, completed)):
+        accepted = np.zeros((2, 2), dtype=bool)
+        accepted[k % 2, 0] = True
+        replicas.update(accepted)
+        assert tuple(replicas.at[:, 0]) == at and replicas.completed == done, k
+    assert replicas.trip_rounds == 5 + 6 and replicas.mean_trip_rounds == 5.5
+    np.testing.assert_array_equal(replicas.rung[:, 0], [1, 0, 2])  # replica 0 at rung 1, 1 at 0, 2 at 2
+    np.testing.assert_array_equal(replicas.at[:, 1], [0, 1, 2])
+    replicas.update(np.zeros((2, 2), dtype=bool))  # a round without exchanges ends no trip
+    assert replicas.completed == 2 and replicas.rounds == 8
+    replicas.reset_counts()
+    assert replicas.completed == 0 and replicas.mean_trip_rounds is None
+    one = Replicas(1, 4)
+    one.update(np.zeros((0, 4), dtype=bool))
+    assert one.completed == 0 and one.mean_trip_rounds is None  # a one-rung ladder has no trips
+
+
+def test_a_tempering_run_reports_round_trips_of_its_replicas():
+    """Close temperatures on a harmonic trap exchange often: replicas cross the three rungs and come back many times,
+    each trip at least 2 (K - 1) = 4 exchange rounds long (a replica moves one rung per round at most)."""
+    trap = HarmonicTrap(2, dim=2)
+    pt = ParallelTempering(trap, torch.zeros(8, 2, 2, dtype=torch.float64), temperatures=[0.5, 0.6, 0.7], seed=3,
+                           record_overlap=False)
+    result = pt.run(200, burn_in=20)
+    assert result.round_trips == pt.replicas.completed > 10
+    assert 4 <= result.round_trip_rounds < 200
+    assert sorted(pt.replicas.rung[:, 0].tolist()) == [0, 1, 2]
+
+
 def test_resumed_tempering_equals_one_long_run(tmp_path):
     from glassgen.systems import random_start
     from glassgen.targets import KATarget
@@ -84,6 +121,7 @@ def test_resumed_tempering_equals_one_long_run(tmp_path):
         np.testing.assert_array_equal(np.concatenate([part1.energies[k], part2.energies[k]], 1), whole.energies[k])
         np.testing.assert_array_equal(np.concatenate([part1.results[k].overlap, part2.results[k].overlap], 1),
                                       whole.results[k].overlap)
+    assert part1.round_trips + part2.round_trips == whole.round_trips
 
 
 def test_bad_input():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 from glassgen.cli._arguments import add_output, nonnegative_int, positive_float, positive_int, probability
@@ -12,6 +13,7 @@ from glassgen.errors import InvalidInputError
 from glassgen.sampling import (
     SAMPLERS,
     STARTS,
+    Checkpoint,
     SamplerSettings,
     anneal,
     compare_samplers,
@@ -31,6 +33,7 @@ EXAMPLES = {
 #: Rows of the human-readable summary: (label, key).
 SUMMARY_ROWS = [("sampler", "sampler"), ("acceptance (per species)", "acceptance"),
                 ("swap acceptance (per pair)", "swap_acceptance"), ("exchange acceptance", "exchange_acceptance"),
+                ("ladder round trips", "round_trips"),
                 ("E/N mean", "energy_per_particle_mean"), ("E/N standard error", "energy_per_particle_stderr"),
                 ("energy stationary", "energy_stationary"),
                 ("random and quenched starts agree", "starts_agree"),
@@ -66,6 +69,19 @@ def _start(args):
     return None if args.start is None else load(args.start)
 
 
+def _checkpoint(args, settings: SamplerSettings) -> Checkpoint | None:
+    """The --checkpoint of this run, identified by everything that decides it (the output file aside), so that a
+    file of other settings is refused rather than continued."""
+    if args.checkpoint is None:
+        if any(a.startswith("--checkpoint-every") for a in args.argv):
+            raise InvalidInputError("--checkpoint-every needs --checkpoint FILE to write to; add it or drop "
+                                    "--checkpoint-every.")
+        return None
+    identity = {**asdict(settings), "budget_seconds": args.budget_seconds, "anneal_from": args.anneal_from,
+                "anneal_stages": args.anneal_stages, "start": None if args.start is None else str(args.start.resolve())}
+    return Checkpoint(args.checkpoint, identity, every_seconds=args.checkpoint_every)
+
+
 def cmd_sample(args) -> None:
     from glassgen.io import save
 
@@ -73,10 +89,16 @@ def cmd_sample(args) -> None:
     settings.refuse_unused()
     if args.budget_seconds is not None and any(a.startswith("--sweeps") for a in args.argv):
         raise InvalidInputError("give --sweeps or --budget-seconds for the production, not both.")
+    checkpoint = _checkpoint(args, settings)
     start = _start(args)
-    if args.anneal_from is not None:
+    if checkpoint is not None and checkpoint.saved is not None:
+        stages = checkpoint.saved["extra"]["anneal"]  # annealed before the production was saved: not again
+    elif args.anneal_from is not None:
         start, stages = anneal(settings, args.anneal_from, args.anneal_stages, start=start, progress=not args.quiet)
-    outcome = run_sampler(settings, budget_seconds=args.budget_seconds, start=start, progress=not args.quiet)
+    if checkpoint is not None:
+        checkpoint.extra["anneal"] = stages
+    outcome = run_sampler(settings, budget_seconds=args.budget_seconds, start=start, progress=not args.quiet,
+                          checkpoint=checkpoint)
     summary = summarize(outcome)
     if stages is not None:
         summary["anneal"] = stages
@@ -84,7 +106,8 @@ def cmd_sample(args) -> None:
     summary["output"] = str(path)
     advice = ": burn in longer (--burn-in), anneal (--anneal-from) or use --sampler swap"
     cells = {"energy_per_particle_mean": _energy_cell(summary),
-             "energy_stationary": _stationarity_cell(summary, advice=advice), "starts_agree": _starts_cell(summary)}
+             "energy_stationary": _stationarity_cell(summary, advice=advice), "starts_agree": _starts_cell(summary),
+             "round_trips": _round_trips_cell(summary)}
     rows = [(label, cells[key] if key in cells else format_value(summary[key])) for label, key in SUMMARY_ROWS
             if key in summary]
     rows += order_rows(summary)
@@ -116,6 +139,17 @@ def _starts_cell(summary: dict) -> str:
     hot, cold = summary["starts_energy_per_particle"]
     verdict = "yes" if summary["starts_agree"] else "no"
     return f"{verdict} (E/N {hot:.4g} and {cold:.4g}, {summary['starts_z']:.1f} standard errors apart)"
+
+
+def _round_trips_cell(summary: dict) -> str:
+    """Round trips of the replicas along the ladder and their mean length, or that none completed: a ladder no
+    replica crosses brings no decorrelation from the high temperatures down to the sampled one."""
+    if "round_trips" not in summary:
+        return ""
+    if not summary["round_trips"]:
+        return ("none completed: no replica went from the lowest rung to the highest and back (run longer, or space the "
+                "rungs closer)")
+    return f"{summary['round_trips']} (mean {summary['round_trip_rounds']:.1f} exchange rounds each)"
 
 
 def _stationarity_cell(summary: dict, key: str = "energy_stationary", advice: str = "") -> str:
@@ -170,7 +204,8 @@ def _common(sub, *, chains: int, sweeps: int) -> None:
     sub.add_argument("--burn-in", type=nonnegative_int, default=200,
                      help="burn-in sweeps, step sizes adapted (default 200)")
     sub.add_argument("--step", type=positive_float, default=0.1, help="initial displacement step (default 0.1)")
-    sub.add_argument("--p-swap", type=probability, default=0.2, help="share of swap attempts for swap/pgmc (0.2)")
+    sub.add_argument("--p-swap", type=probability, default=0.2,
+                     help="share of swap attempts for swap, tempering and pgmc on models with swap pairs (0.2)")
     sub.add_argument("--train-steps", type=nonnegative_int, default=100,
                      help="PGMC policy-gradient steps (default 100)")
     sub.add_argument("--update", choices=("auto", "sequential", "checkerboard"), default="auto",
@@ -204,6 +239,14 @@ def add_commands(command) -> None:
     sub.add_argument("--anneal-stages", type=positive_int, default=4,
                      help="cooling stages after the one at T_HOT, temperatures geometric down to --temperature (4)")
     add_output(sub, kind="file", help="HDF5 file for the final configurations")
+    add_output(sub, kind="file", required=False, flags=("--checkpoint",), dest="checkpoint",
+               help="save the production (chains, generators, records so far) to this file every --checkpoint-every "
+                    "seconds and at its end, atomically; if the file exists, continue the run saved there instead of "
+                    "starting again, with the numbers an uninterrupted run gives (wall times aside). Every setting "
+                    "must match the saved run's, or it is refused. Only production is saved: a run killed during "
+                    "burn-in or --anneal-from annealing starts over, a resumed one skips both")
+    sub.add_argument("--checkpoint-every", type=positive_float, default=600.0, metavar="SECONDS",
+                     help="seconds between checkpoints, counted in sweeps at the burn-in speed (600)")
     _common(sub, chains=8, sweeps=1000)
 
     sub = command("compare-samplers", cmd_compare,
