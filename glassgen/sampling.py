@@ -35,7 +35,11 @@ from samplers.diagnostics import energy_stationarity
 STARTS = ("random", "random+quenched")
 
 #: Settings that only some samplers use (each SamplerKind lists those it honours); the rest apply to all.
-_SAMPLER_OPTIONS = ("update", "engine", "p_swap", "ladder", "rungs", "train_steps")
+_SAMPLER_OPTIONS = ("update", "engine", "p_swap", "ladder", "rungs", "train_steps", "flow", "p_flow")
+
+#: Samplers that need a trained flow (``glassgen flow train``): reweighted independent samples, independent
+#: Metropolis-Hastings with flow proposals, and flow proposals mixed with swap Monte Carlo sweeps.
+FLOW_SAMPLERS = ("flow", "flow-mh", "flow-hybrid")
 
 
 @dataclass(frozen=True)
@@ -45,9 +49,11 @@ class SamplerSettings:
     ``ladder`` (tempering) defaults to ``rungs`` temperatures geometric from ``temperature`` to
     max(2 temperature, 1.0); ``p_swap`` is the share of swap attempts of the swap sampler (and of tempering, at every
     rung, and PGMC on models with swappable species: elsewhere they run without swaps, and refuse a share other than
-    the default and 0); ``train_steps`` are PGMC's policy-gradient steps; ``update`` is ``"auto"`` (checkerboard
+    the default and 0); ``train_steps`` are PGMC's policy-gradient steps; ``flow`` is the file of a trained flow
+    (the flow samplers need one) and ``p_flow`` the share of flow proposals among the flow-hybrid's kernel calls; ``update`` is ``"auto"`` (checkerboard
     from 1000 particles on with the torch engine), ``"sequential"`` or ``"checkerboard"``; ``engine`` is ``"auto"``
-    (compiled sweeps wherever they apply: every sampler but PGMC, sequential updates), ``"torch"`` or ``"compiled"``.
+    (compiled sweeps wherever they apply: sequential updates; PGMC's training gradient stays torch), ``"torch"`` or
+    ``"compiled"``.
     """
 
     sampler: str = "metropolis"
@@ -68,6 +74,8 @@ class SamplerSettings:
     engine: str = "auto"
     density: float | None = None
     starts: str = "random"
+    flow: str | None = None
+    p_flow: float = 0.5
 
     def __post_init__(self):
         if self.sampler not in SAMPLER_KINDS:
@@ -77,9 +85,8 @@ class SamplerSettings:
         if self.chains < 1 or self.sweeps < 1 or self.burn_in < 0 or self.every < 1:
             raise InvalidInputError(f"need chains >= 1, sweeps >= 1, burn_in >= 0, every >= 1; got {self.chains}, "
                                     f"{self.sweeps}, {self.burn_in}, {self.every}.")
-        if self.engine not in ("auto", "torch", "compiled") or (self.engine, self.sampler) == ("compiled", "pgmc"):
-            raise InvalidInputError(f"engine must be auto, torch or compiled (not compiled for pgmc, whose learned "
-                                    f"moves run in torch); got {self.engine!r} for {self.sampler}.")
+        if self.engine not in ("auto", "torch", "compiled"):
+            raise InvalidInputError(f"engine must be auto, torch or compiled; got {self.engine!r}.")
         if not self.step > 0:
             raise InvalidInputError(f"the step size must be positive; got {self.step}.")
         if self.starts not in STARTS or (self.starts == "random+quenched" and self.chains < 2):
@@ -93,6 +100,11 @@ class SamplerSettings:
             raise InvalidInputError(f"the model {self.model} has no swappable species pairs, so tempering cannot make "
                                     f"{self.p_swap} of its attempts swaps; drop --p-swap (tempering then displaces "
                                     "only) or choose a model with swap pairs (ka2d).")
+        if self.sampler in FLOW_SAMPLERS and self.flow is None:
+            raise InvalidInputError(f"the {self.sampler} sampler needs a trained flow: give --flow FLOW.pt (make one "
+                                    "with glassgen flow train).")
+        if not 0.0 < self.p_flow <= 1.0:
+            raise InvalidInputError(f"p_flow must be in (0, 1]; got {self.p_flow}.")
         if self.ladder is not None and (min(self.ladder) <= 0 or np.any(np.diff(self.ladder) <= 0)):
             raise InvalidInputError(f"the temperature ladder must be positive and strictly increasing; got "
                                     f"{list(self.ladder)}.")
@@ -183,15 +195,26 @@ class Checkpoint:
         os.replace(temporary, self.path)
 
 
-def _metropolis_like(p_swap_of):
-    """Build a MetropolisMC whose swap share is ``p_swap_of(settings)`` (0 for plain Metropolis)."""
+def _metropolis_like(p_swap_of, p_flow_of=lambda s: 0.0):
+    """Build a MetropolisMC whose swap share is ``p_swap_of(settings)`` (0 for plain Metropolis) and whose share of
+    flow proposals is ``p_flow_of(settings)`` (the flow samplers; the flow is loaded from ``settings.flow``)."""
     def build(settings: SamplerSettings, target, x, types, update):
         from samplers.mc import MetropolisMC
 
+        p_flow = p_flow_of(settings)
+        flow = _load_flow(settings) if p_flow > 0 else None
         return MetropolisMC(target, x, types, temperature=settings.temperature, step=settings.step,
-                            p_swap=p_swap_of(settings), seed=settings.seed, update=update, engine=settings.engine)
+                            p_swap=p_swap_of(settings), seed=settings.seed, update=update, engine=settings.engine,
+                            flow=flow, p_flow=p_flow)
 
     return build
+
+
+def _load_flow(settings: SamplerSettings):
+    """The flow of ``settings.flow``, refused unless it was trained for this model, N and box."""
+    from glassgen.flows import load_flow
+
+    return load_flow(settings.flow, settings.model, settings.n, settings.density)[0]
 
 
 def _tempering(settings: SamplerSettings, target, x, types, update):
@@ -207,7 +230,7 @@ def _pgmc(settings: SamplerSettings, target, x, types, update):
 
     swaps = settings.p_swap if target.swap_pairs else 0.0
     return PolicyGuidedMC(target, x, types, temperature=settings.temperature, scale=settings.step,
-                          energy_swap=swaps > 0, p_swap=swaps, seed=settings.seed)
+                          energy_swap=swaps > 0, p_swap=swaps, seed=settings.seed, engine=settings.engine)
 
 
 def _train_policy(sampler, settings: SamplerSettings, callback) -> dict:
@@ -232,6 +255,29 @@ def _lowest_rung(sampler, result, settings: SamplerSettings):
     return sampler.chains[0], lowest, report
 
 
+def _flow_samples(settings: SamplerSettings, budget_seconds: float | None, progress: bool):
+    """The ``flow`` sampler: reweighted independent samples of the flow, ``chains`` x ``sweeps`` of them or as many as
+    ``budget_seconds`` allows. Returns its summary (E/N and specific heat with errors, Kish ESS; ``equilibrated`` is
+    False when the ESS is too small to trust) and a Dataset of ``chains`` configurations drawn from the samples in
+    proportion to their weights (sampling-importance-resampling: repeats when the ESS is small)."""
+    from glassgen.flows import independent_samples, load_flow
+
+    flow, saved = load_flow(settings.flow, settings.model, settings.n, settings.density)
+    wanted = 10**7 if budget_seconds is not None else settings.chains * settings.sweeps
+    summary, (x, types, log_weights) = independent_samples(flow, settings.model, settings.n, settings.temperature,
+                                                           budget_seconds=budget_seconds, samples=wanted,
+                                                           seed=settings.seed, progress=progress)
+    setup = float(saved.get("report", {}).get("setup_seconds", 0.0))
+    summary.update(model=get_model(settings.model).name, n=settings.n, temperature=settings.temperature,
+                   chains=settings.chains, setup_seconds=setup, ess_per_second=summary["ess"] / summary["seconds"],
+                   ess_per_second_with_setup=summary["ess"] / (summary["seconds"] + setup))
+    weights = torch.as_tensor(np.exp(log_weights - log_weights.max()))
+    rows = torch.multinomial(weights, settings.chains, replacement=True,
+                             generator=torch.Generator().manual_seed(settings.seed))
+    outcome = SamplingOutcome(settings, None, x[rows], types[rows], torch.as_tensor(flow.frame.box), setup)
+    return summary, outcome
+
+
 @dataclass(frozen=True)
 class SamplerKind:
     """How glassgen builds and runs one sampler of the `samplers` package; :data:`SAMPLER_KINDS` maps names to them.
@@ -240,14 +286,18 @@ class SamplerKind:
     ones that it honours (:meth:`SamplerSettings.refuse_unused` refuses the others when given); ``train(sampler,
     settings, callback)``, if any, is set-up before burn-in (its progress stage named ``train_stage``), charged as
     such, and returns report entries; ``at_temperature(sampler, result, settings)`` gives the sampled temperature's
-    driver (:class:`samplers.driver.Driver`), its MCResult and report entries. A new sampler is one more entry.
+    driver (:class:`samplers.driver.Driver`), its MCResult and report entries. A sampler of independent weighted
+    samples instead of chains has no ``build`` but ``independent(settings, budget_seconds, progress)``, which returns
+    its summary and a SamplingOutcome of configurations (see :func:`_flow_samples`). A new sampler is one more
+    entry.
     """
 
-    build: Callable
+    build: Callable | None
     options: frozenset
     train: Callable | None = None
     at_temperature: Callable = _one_temperature
     train_stage: str = "training"
+    independent: Callable | None = None
 
 
 SAMPLER_KINDS = {
@@ -255,7 +305,13 @@ SAMPLER_KINDS = {
     "swap": SamplerKind(_metropolis_like(lambda s: s.p_swap), frozenset({"update", "engine", "p_swap"})),
     "tempering": SamplerKind(_tempering, frozenset({"update", "engine", "p_swap", "ladder", "rungs"}),
                              at_temperature=_lowest_rung),
-    "pgmc": SamplerKind(_pgmc, frozenset({"p_swap", "train_steps"}), train=_train_policy, train_stage="PGMC training"),
+    "pgmc": SamplerKind(_pgmc, frozenset({"engine", "p_swap", "train_steps"}), train=_train_policy,
+                        train_stage="PGMC training"),
+    "flow": SamplerKind(None, frozenset({"flow"}), independent=_flow_samples),
+    "flow-mh": SamplerKind(_metropolis_like(lambda s: 0.0, lambda s: 1.0), frozenset({"flow"})),
+    "flow-hybrid": SamplerKind(_metropolis_like(lambda s: s.p_swap if get_model(s.model).swap_pairs else 0.0,
+                                                lambda s: s.p_flow),
+                               frozenset({"flow", "p_flow", "p_swap", "engine", "update"})),
 }
 
 
@@ -304,6 +360,9 @@ def run_sampler(settings: SamplerSettings, *, budget_seconds: float | None = Non
     from glassgen.targets import KATarget
     from samplers.driver import Production
 
+    if SAMPLER_KINDS[settings.sampler].build is None:
+        raise InvalidInputError(f"the {settings.sampler} sampler draws independent samples, not chains; run it with "
+                                "SAMPLER_KINDS[name].independent (glassgen sample does).")
     saved = None if checkpoint is None else checkpoint.saved
     # A resumed run takes its chains from the checkpoint: the start only gives the shapes, so quench nothing.
     start = start_chains(settings if saved is None else replace(settings, starts="random"), start)
@@ -340,10 +399,14 @@ def run_sampler(settings: SamplerSettings, *, budget_seconds: float | None = Non
                 break
     mc, result, entries = kind.at_temperature(sampler, result, settings)
     report = {**report, **entries}
-    report["acceptance"] = np.asarray(mc.acceptance).tolist()
+    report["acceptance"] = np.asarray(mc.acceptance).tolist()  # empty without displacements (flow-mh)
     if mc.p_swap > 0:
         report["swap_acceptance"] = np.asarray(mc.swap_acceptance).tolist()
-    report["steps"] = mc.step.tolist()
+    if mc.step is not None:
+        report["steps"] = mc.step.tolist()
+    tried, accepted = mc.counts("flow")
+    if tried.numel():
+        report["flow_acceptance"] = float(accepted.sum()) / max(float(tried.sum()), 1.0)
     report["sweeps"] = int(sweeps)
     return SamplingOutcome(replace(settings, sweeps=int(sweeps)), result, mc.x.clone(), mc.types.clone(),
                            target.box.clone(), setup, report)
@@ -454,7 +517,10 @@ def _equilibrium(outcome: SamplingOutcome, per_particle: np.ndarray) -> dict:
         hot, cold = starts["starts_energy_per_particle"]
         failures.append(f"chains from random and from quenched starts disagree ({hot:.4g} against {cold:.4g}, "
                         f"{starts['starts_z']:.1f} standard errors apart): neither has forgotten its start")
-    if test.stationary is False:
+    if test.stationary is False and not np.isfinite(test.p_value):  # zero variance: no move was ever accepted
+        failures.insert(0, "the energy never changed: the chains are stuck (no move was accepted); use another "
+                           "sampler, or train the flow longer")
+    elif test.stationary is False:
         failures.insert(0, f"the energy per particle still drifts ({test.first_half:.4g} over the first half of "
                            f"production, {test.second_half:.4g} over the second; t-test p = {test.p_value:.2g}): "
                            "burn in longer, anneal from a higher temperature or use the swap sampler")
@@ -517,7 +583,9 @@ def compare_samplers(base: SamplerSettings, temperatures, budget_seconds: float,
                 except InvalidInputError as error:
                     rows.append({"sampler": name, "temperature": float(temperature), "skipped": str(error)})
                 else:
-                    rows.append(summarize(run_sampler(settings, budget_seconds=budget_seconds, start=start,
+                    independent = SAMPLER_KINDS[name].independent
+                    rows.append(independent(settings, budget_seconds, progress)[0] if independent else
+                                summarize(run_sampler(settings, budget_seconds=budget_seconds, start=start,
                                                       progress=progress)))
                 bar.advance()
     return rows

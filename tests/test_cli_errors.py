@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import glassgen.cli
-from glassgen.cli import build_parser, data, learn, main, sample
+from glassgen.cli import build_parser, data, flow, learn, main, sample
 from glassgen.io import Dataset, save
 from glassgen.systems import random_start
 
@@ -76,10 +76,20 @@ ARGUMENT_MISTAKES = [
     (["sample", "--checkpoint", "HERE", "-o", "x.h5"], "is a folder"),
     (["sample", "--checkpoint", "MISSING/run.ckpt", "-o", "x.h5"], "does not exist"),
     (["sample", "--checkpoint", "RO/run.ckpt", "-o", "x.h5"], "cannot write in"),
+    (["sample", "--sampler", "flow", "--p-flow", "2", "-o", "x.h5"], "--p-flow: must be a probability in [0, 1]"),
     (["compare-samplers", "--budget-seconds", "0"], "--budget-seconds: must be a number > 0"),
     (["compare-samplers", "--temperatures", "1.0", "-0.5"], "--temperatures: must be a number > 0"),
     (["compare-samplers", "-o", "FILE"], "is a file, not a folder"),
     (["compare-samplers", "-o", "RO/compare"], "cannot write in"),
+    (["flow", "fit", "--temperature", "1", "-o", "f.pt"], "invalid choice: 'fit'"),
+    (["flow", "train", "-o", "f.pt"], "required: --temperature"),
+    (["flow", "train", "--temperature", "0", "-o", "f.pt"], "--temperature: must be a number > 0"),
+    (["flow", "train", "--temperature", "1", "--budget-minutes", "0", "-o", "f.pt"],
+     "--budget-minutes: must be a number > 0"),
+    (["flow", "train", "--temperature", "1", "--layers", "0", "-o", "f.pt"], "--layers: must be an integer >= 1"),
+    (["flow", "train", "--temperature", "1", "--schedule", "sideways", "-o", "f.pt"], "invalid choice"),
+    (["flow", "train", "--temperature", "1", "-o", "RO/f.pt"], "cannot write in"),
+    (["flow", "train", "--temperature", "1", "--checkpoint", "HERE", "-o", "f.pt"], "is a folder"),
 ]
 
 DATA_MISTAKES = [
@@ -113,6 +123,13 @@ DATA_MISTAKES = [
     (["sample", "--checkpoint", "FILE", "-o", "x.h5"], "cannot be read"),
     (["sample", "--sampler", "tempering", "--model", "ka3d", "--n", "256", "--p-swap", "0.5", "-o", "x.h5"],
      "has no swappable species pairs, so tempering cannot"),
+    (["sample", "--sampler", "flow-mh", "-o", "x.h5"], "needs a trained flow: give --flow"),
+    (["sample", "--sampler", "flow", "--flow", "FILE", "-o", "x.h5"], "not a glassgen flow file"),
+    (["sample", "--sampler", "swap", "--flow", "FILE", "-o", "x.h5"], "--flow does not apply to the swap sampler"),
+    (["sample", "--sampler", "flow-hybrid", "--flow", "FILE", "--p-flow", "0", "-o", "x.h5"], "p_flow must be in"),
+    (["flow", "train", "--temperature", "1", "--data", "PLAIN", "-o", "f.pt"], "particles of ka3d"),
+    (["flow", "train", "--model", "ka2d", "--n", "10", "--temperature", "1", "-o", "f.pt"],
+     "shorter than twice the cut-off"),
 ]
 
 
@@ -157,7 +174,7 @@ def no_work(monkeypatch):
     def refuse(args):
         raise AssertionError(f"glassgen {args.command} started its work despite a mistake in its arguments")
 
-    for module in (data, learn, sample):
+    for module in (data, learn, sample, flow):
         for name in dir(module):
             if name.startswith("cmd_"):
                 monkeypatch.setattr(module, name, refuse)
@@ -168,14 +185,14 @@ def test_argument_mistakes_are_refused_before_any_work(argv, message, datasets, 
                                                        monkeypatch, capsys, no_work):
     monkeypatch.chdir(tmp_path)
     _assert_one_line_exit_2(_fill(argv, datasets, tmp_path, unwritable_folder), message, capsys)
-    assert not (tmp_path / "x.h5").exists() and not (tmp_path / "m.pt").exists()
+    assert not any((tmp_path / name).exists() for name in ("x.h5", "m.pt", "f.pt"))
 
 
 @pytest.mark.parametrize("argv, message", DATA_MISTAKES, ids=[" ".join(a) for a, _ in DATA_MISTAKES])
 def test_data_mistakes_are_one_line(argv, message, datasets, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     _assert_one_line_exit_2(_fill(argv, datasets, tmp_path, tmp_path), message, capsys)
-    assert not (tmp_path / "x.h5").exists() and not (tmp_path / "m.pt").exists()
+    assert not any((tmp_path / name).exists() for name in ("x.h5", "m.pt", "f.pt"))
 
 
 def test_every_command_has_rows_in_the_mistakes_table():

@@ -14,19 +14,21 @@ from samplers.target import PeriodicPair, SamplerInputError
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-def small_flow(types=(0, 0, 0, 1, 1), box=(3.0, 2.5), layers=3, conditioned=False, seed=1, scale=0.5):
+def small_flow(types=(0, 0, 0, 1, 1), box=(3.0, 2.5), layers=3, conditioned=False, seed=1, scale=0.5,
+               messages="spectral"):
     """A flow far from the identity (random last layers), so that the checks below test a non-trivial map."""
     torch.manual_seed(seed)
     flow = ParticleFlow(FlowSettings("test", types=types, box=box, n_layers=layers, hidden=16, n_bins=5,
-                                     temperature_conditioned=conditioned))
+                                     messages=messages, temperature_conditioned=conditioned))
     with torch.no_grad():
         for layer in flow.flow.flows:
             layer.conditioner.head[-1].weight.normal_(0.0, scale)
     return flow
 
 
-def test_log_density_is_the_change_of_variables_with_an_autograd_jacobian():
-    flow = small_flow()
+@pytest.mark.parametrize("messages", ["spectral", "pairwise"])
+def test_log_density_is_the_change_of_variables_with_an_autograd_jacobian(messages):
+    flow = small_flow(messages=messages)
     z, log_prior = flow.flow.q0(3)
     for row in range(3):
         def forward(v):
@@ -40,8 +42,9 @@ def test_log_density_is_the_change_of_variables_with_an_autograd_jacobian():
         assert float(flow.flow.log_prob(angles)) == pytest.approx(expected, abs=1e-9)
 
 
-def test_inverse_of_forward_is_the_identity_in_float64():
-    flow = small_flow(conditioned=True)
+@pytest.mark.parametrize("messages", ["spectral", "pairwise"])
+def test_inverse_of_forward_is_the_identity_in_float64(messages):
+    flow = small_flow(conditioned=True, messages=messages)
     z, _ = flow.flow.q0(50)
     context = torch.full((50, 1), 0.7, dtype=torch.float64)
     x = flow.flow.forward(z, context=context)
@@ -50,13 +53,15 @@ def test_inverse_of_forward_is_the_identity_in_float64():
     assert float((back - z).abs().max()) < 1e-10
 
 
-def test_log_q_is_invariant_under_translations_and_relabelling_of_identical_particles():
-    flow = small_flow(box=(3.0, 3.0))
+@pytest.mark.parametrize("messages,box", [("spectral", (3.0, 3.0)), ("pairwise", (3.0, 3.0)),
+                                          ("spectral", (3.0, 3.0, 3.0))])
+def test_log_q_is_invariant_under_translations_and_relabelling_of_identical_particles(messages, box):
+    flow = small_flow(box=box, messages=messages)
     generator = torch.Generator().manual_seed(3)
     x, types, log_q = flow.sample(8, generator=generator)
     pins = torch.zeros(8, dtype=torch.int64)  # sample() puts the pinned particle first
     assert torch.allclose(flow.log_prob(x, types, pins=pins), log_q, atol=1e-10, rtol=0)
-    shifted = torch.remainder(x + torch.tensor([1.234, -0.71], dtype=torch.float64), 3.0)
+    shifted = torch.remainder(x + torch.tensor([1.234, -0.71, 2.2][: len(box)], dtype=torch.float64), 3.0)
     assert torch.allclose(flow.log_prob(shifted, types, pins=pins), log_q, atol=1e-10, rtol=0)
     # Relabel: reverse the order of the particles (species follow), the pinned one moves to the end.
     order = torch.arange(4, -1, -1)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
 from glassgen.cli._arguments import add_output, nonnegative_int, positive_float, positive_int, probability
 from glassgen.cli._output import format_value, order_rows, output, provenance
-from glassgen.errors import InvalidInputError
+from glassgen.errors import ConvergenceWarning, InvalidInputError
 from glassgen.sampling import (
+    SAMPLER_KINDS,
     SAMPLERS,
     STARTS,
     Checkpoint,
@@ -32,6 +34,7 @@ EXAMPLES = {
 
 #: Rows of the human-readable summary: (label, key).
 SUMMARY_ROWS = [("sampler", "sampler"), ("acceptance (per species)", "acceptance"),
+                ("flow proposal acceptance", "flow_acceptance"),
                 ("swap acceptance (per pair)", "swap_acceptance"), ("exchange acceptance", "exchange_acceptance"),
                 ("ladder round trips", "round_trips"),
                 ("E/N mean", "energy_per_particle_mean"), ("E/N standard error", "energy_per_particle_stderr"),
@@ -49,7 +52,8 @@ def _settings(args, sampler: str) -> SamplerSettings:
                            step=args.step, p_swap=args.p_swap,
                            ladder=tuple(args.ladder) if getattr(args, "ladder", None) else None,
                            train_steps=args.train_steps, update=args.update, engine=args.engine,
-                           starts=_starts(args))
+                           starts=_starts(args), flow=None if args.flow is None else str(args.flow),
+                           p_flow=args.p_flow)
 
 
 def _starts(args) -> str:
@@ -87,6 +91,9 @@ def cmd_sample(args) -> None:
 
     settings, stages = _settings(args, args.sampler), None
     settings.refuse_unused()
+    if SAMPLER_KINDS[args.sampler].independent is not None:
+        _independent(args, settings)
+        return
     if args.budget_seconds is not None and any(a.startswith("--sweeps") for a in args.argv):
         raise InvalidInputError("give --sweeps or --budget-seconds for the production, not both.")
     checkpoint = _checkpoint(args, settings)
@@ -117,6 +124,33 @@ def cmd_sample(args) -> None:
              for stage in stages or ()]
     rows.append(("production / set-up [s]", f"{summary['seconds']:.1f} / {summary['setup_seconds']:.1f}"))
     rows.append(("output", path))
+    output(args, summary, rows)
+
+
+def _independent(args, settings) -> None:
+    """A sampler of independent weighted samples (the flow): no chains, so no start, annealing or checkpoint."""
+    from glassgen.io import save
+
+    given = [flag for flag, value in (("--start", args.start), ("--anneal-from", args.anneal_from),
+                                      ("--checkpoint", args.checkpoint)) if value is not None]
+    if given:
+        raise InvalidInputError(f"{', '.join(given)} do not apply to the {args.sampler} sampler, whose samples are "
+                                "independent draws of the flow; drop them.")
+    summary, outcome = SAMPLER_KINDS[args.sampler].independent(settings, args.budget_seconds, not args.quiet)
+    path = save(to_dataset(outcome, provenance(args)), args.output)
+    summary["output"] = str(path)
+    trust = ("" if summary["equilibrated"] else
+             f" (not trustworthy: Kish ESS {summary['ess']:.1f} < 30; train the flow longer or use another sampler)")
+    rows = [("sampler", "flow: reweighted independent samples"), ("samples", summary["samples"]),
+            ("Kish ESS", f"{summary['ess']:.1f} ({100 * summary['ess_fraction']:.3g} % of the samples)"),
+            ("E/N mean", f"{summary['energy_per_particle_mean']:.6g}{trust}"),
+            ("E/N standard error", summary["energy_per_particle_stderr"]),
+            ("specific heat per particle", f"{summary['specific_heat']:.4g} +- {summary['specific_heat_stderr']:.2g}"),
+            ("production / set-up [s]", f"{summary['seconds']:.1f} / {summary['setup_seconds']:.1f}"),
+            ("output", f"{path} ({settings.chains} configurations resampled by weight)")]
+    if not summary["equilibrated"]:
+        warnings.warn(f"the flow's Kish ESS is {summary['ess']:.1f}: its reweighted averages are not trustworthy.",
+                      ConvergenceWarning, stacklevel=2)
     output(args, summary, rows)
 
 
@@ -188,11 +222,15 @@ def cmd_compare(args) -> None:
             continue
         swap, ess_q = r.get("swap_acceptance"), r.get("ess_overlap_per_second")
         equilibrated = {True: "yes", False: "no", None: "-"}[r["equilibrated"]]
+        if SAMPLER_KINDS[r["sampler"]].independent is not None:  # independent samples: no chain, no tau, no moves
+            tau, ess_q, acceptance = "indep.", "-", "-"
+        else:
+            tau = f"{r['tau_int_energy_sweeps']:.1f}"
+            acceptance = f"{min(r['acceptance']):.2f}" if r["acceptance"] else f"{r['flow_acceptance']:.2f}"
+            ess_q = "not yet" if ess_q is None else f"{ess_q:.3g}"
         print(f"{r['temperature']:>6g} {r['sampler']:>11} {r['energy_per_particle_mean']:>9.4f} +- "
-              f"{r['energy_per_particle_stderr']:.4f} {equilibrated:>5} "
-              f"{r['tau_int_energy_sweeps']:>8.1f} {r['ess_per_second']:>9.3g} "
-              f"{'not yet' if ess_q is None else f'{ess_q:.3g}':>9} {min(r['acceptance']):>6.2f} "
-              f"{'-' if swap is None else f'{min(swap):.3f}':>6}")
+              f"{r['energy_per_particle_stderr']:.4f} {equilibrated:>5} {tau:>8} {r['ess_per_second']:>9.3g} "
+              f"{ess_q:>9} {acceptance:>6} {'-' if swap is None else f'{min(swap):.3f}':>6}")
     print(f"written: {table}, {args.output / 'comparison.png'}")
 
 
@@ -215,13 +253,18 @@ def _common(sub, *, chains: int, sweeps: int) -> None:
                      help="compiled (numba) sweeps or torch operations per move (auto: compiled except for pgmc)")
     sub.add_argument("--start", type=Path, help="start the chains from these configurations (.h5 or npz), e.g. "
                      "ones equilibrated by swap MC or MD (default: random non-overlapping ones)")
+    sub.add_argument("--flow", type=Path, help="trained flow (glassgen flow train -o) for the flow samplers")
+    sub.add_argument("--p-flow", type=probability, default=0.5,
+                     help="share of flow proposals among the kernel calls of flow-hybrid (0.5; each is a sweep)")
     sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
 def add_commands(command) -> None:
     """Register this module's commands with ``command(name, handler, help, takes_file=...)`` (see glassgen.cli)."""
     sub = command("sample", cmd_sample, "Sample equilibrium configurations with Monte Carlo and save the chains.")
-    sub.add_argument("--sampler", choices=SAMPLERS, default="metropolis", help="algorithm (default metropolis)")
+    sub.add_argument("--sampler", choices=SAMPLERS, default="metropolis",
+                     help="algorithm (default metropolis); flow draws --chains x --sweeps independent samples (or for "
+                          "--budget-seconds), reweighted, and writes --chains of them resampled by weight")
     sub.add_argument("--temperature", type=positive_float, default=1.0, help="temperature (default 1.0)")
     sub.add_argument("--starts", choices=STARTS,
                      help="without --start: half the chains from random configurations and half from those quenched "

@@ -35,7 +35,8 @@ class CircularSplineCoupling(nf.flows.Flow):
         Box edges (the conditioner measures in-plane distances).
     n_bins : int
         Spline bins K.
-    **conditioner : passed to ParticleConditioner (hidden, passes, n_frequencies, n_radial, temperature_conditioned).
+    **conditioner : passed to ParticleConditioner (hidden, passes, n_frequencies, n_radial, messages,
+        temperature_conditioned).
     """
 
     def __init__(self, axis: int, tokens: torch.Tensor, box: torch.Tensor, n_types: int, *, n_bins: int = 8,

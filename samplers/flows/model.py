@@ -24,6 +24,7 @@ import normflows as nf
 import torch
 from torch import nn
 
+from samplers.flows.conditioner import MESSAGES
 from samplers.flows.coupling import CircularSplineCoupling
 from samplers.flows.frame import PinnedFrame
 from samplers.target import SamplerInputError
@@ -71,16 +72,19 @@ class FlowSettings:
     box: tuple[float, ...]
     n_layers: int = 8
     n_bins: int = 8
-    hidden: int = 64
+    hidden: int = 32
     passes: int = 2
     n_frequencies: int = 4
     n_radial: int = 8
+    messages: str = "spectral"
     temperature_conditioned: bool = False
 
     def __post_init__(self):
         for name in ("n_layers", "n_bins", "hidden", "passes", "n_frequencies", "n_radial"):
             if int(getattr(self, name)) < 1:
                 raise SamplerInputError(f"flow setting {name} must be >= 1; got {getattr(self, name)}.")
+        if self.messages not in MESSAGES:
+            raise SamplerInputError(f"flow setting messages must be one of {MESSAGES}; got {self.messages!r}.")
         if len(self.box) not in (2, 3):
             raise SamplerInputError(f"flows serve 2D and 3D periodic boxes; got a box of {len(self.box)} edges.")
 
@@ -111,7 +115,7 @@ class ParticleFlow(nn.Module):
         layers = [CircularSplineCoupling(layer % dim, tokens, self.frame.box, self.frame.n_types,
                                          n_bins=settings.n_bins, hidden=settings.hidden, passes=settings.passes,
                                          n_frequencies=settings.n_frequencies, n_radial=settings.n_radial,
-                                         temperature_conditioned=settings.temperature_conditioned)
+                                         messages=settings.messages, temperature_conditioned=settings.temperature_conditioned)
                   for layer in range(settings.n_layers)]
         self.flow = nf.ConditionalNormalizingFlow(TorusPrior((n_free, dim)), layers).to(dtype)
         self.size = sum(p.numel() for p in self.parameters())
@@ -189,11 +193,20 @@ class ParticleFlow(nn.Module):
     @classmethod
     def load(cls, path, map_location="cpu") -> tuple[ParticleFlow, dict]:
         """The flow saved at ``path`` and the extra data saved with it."""
-        payload = torch.load(path, map_location=map_location, weights_only=False)
+        try:
+            payload = torch.load(path, map_location=map_location, weights_only=False)
+        except FileNotFoundError:
+            raise
+        except Exception:  # pickle, zip and torch raise many kinds for a file that is not theirs
+            payload = None
         if not isinstance(payload, dict) or payload.get("format") != "glassgen-flow-1":
             raise SamplerInputError(f"{path} is not a glassgen flow file (glassgen flow train writes them).")
         settings = payload["settings"]
         settings = FlowSettings(**{**settings, "types": tuple(settings["types"]), "box": tuple(settings["box"])})
         flow = cls(settings, dtype=getattr(torch, payload["dtype"].replace("torch.", "")))
-        flow.load_state_dict(payload["state"])
+        try:
+            flow.load_state_dict(payload["state"])
+        except RuntimeError as error:  # weights of another architecture under the same settings names
+            raise SamplerInputError(f"{path} holds weights this version of glassgen cannot load ({str(error)[:120]}"
+                                    "...); train the flow again with glassgen flow train.") from None
         return flow, payload["extra"]

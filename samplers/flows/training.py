@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from samplers.flows.energy import DensePairEnergy
 from samplers.flows.model import ParticleFlow, save_atomically
 from samplers.reweight import kish_ess
 from samplers.target import SamplerInputError
@@ -106,7 +107,8 @@ class FlowTrainer:
     ----------
     flow : ParticleFlow
     target : Target
-        Its ``energy(x, types)`` must be differentiable in torch when the schedule uses reverse KL.
+        Reverse KL differentiates its energy: through :class:`samplers.flows.energy.DensePairEnergy` when the
+        target offers ``pair_coefficients()``, else through ``target.energy`` (which must then support autograd).
     settings : TrainingSettings
     data : (positions (M, N, d), types (M, N) or (N,), temperatures (M,)) or None
         Equilibrium configurations for forward KL (required unless the schedule is "reverse").
@@ -121,6 +123,9 @@ class FlowTrainer:
             raise SamplerInputError(f"the {settings.schedule!r} schedule needs configurations for forward KL; give "
                                     "data, or train with schedule='reverse' from the energy alone.")
         self.data = None if data is None else self._check_data(data)
+        # The dense pair sum is far cheaper with autograd than a neighbour-list energy at the sizes flows serve.
+        self.energy = DensePairEnergy(target).energy if getattr(target, "pair_coefficients", lambda: None)() \
+            is not None and target.box is not None else target.energy
         self.optimizer = torch.optim.Adam(flow.parameters(), lr=settings.lr)
         self.generator = torch.Generator().manual_seed(int(settings.seed))
         self.history = TrainingHistory()
@@ -152,7 +157,7 @@ class FlowTrainer:
         t = self._temperatures(self.settings.batch_size)
         x, types, log_q = self.flow.sample(self.settings.batch_size, t if self.flow.settings.temperature_conditioned
                                            else None, generator=self.generator)
-        energy = self.target.energy(x, types)
+        energy = self.energy(x, types)
         self.history.evaluations += x.shape[0]
         beta = 1.0 / t.to(energy)
         n = x.shape[1]
@@ -185,11 +190,11 @@ class FlowTrainer:
             if weight < 1.0:
                 term = self.forward_loss()
                 loss = loss + (1.0 - weight) * term
-                forward = float(term)
+                forward = float(term.detach())
             if weight > 0.0:
                 term, ess = self.reverse_loss()
                 loss = loss + weight * term
-                reverse = float(term)
+                reverse = float(term.detach())
             if not torch.isfinite(loss):
                 raise RuntimeError(f"the training loss became {float(loss)} at step {step}: lower lr, raise "
                                    "energy_cap's protection (a smaller cap), or start from forward KL on data.")
