@@ -210,6 +210,15 @@ def _metropolis_like(p_swap_of, p_flow_of=lambda s: 0.0):
     return build
 
 
+def _flow_cost(sampler, settings: SamplerSettings, callback) -> dict:
+    """A flow sampler's set-up: what its flow cost (Monte Carlo data and training), as saved with it, so that
+    comparisons charge it; nothing is trained here."""
+    from glassgen.flows import load_flow
+
+    saved = load_flow(settings.flow, settings.model, settings.n, settings.density)[1]
+    return {"flow_setup_seconds": float(saved.get("report", {}).get("setup_seconds", 0.0))}
+
+
 def _load_flow(settings: SamplerSettings):
     """The flow of ``settings.flow``, refused unless it was trained for this model, N and box."""
     from glassgen.flows import load_flow
@@ -308,10 +317,12 @@ SAMPLER_KINDS = {
     "pgmc": SamplerKind(_pgmc, frozenset({"engine", "p_swap", "train_steps"}), train=_train_policy,
                         train_stage="PGMC training"),
     "flow": SamplerKind(None, frozenset({"flow"}), independent=_flow_samples),
-    "flow-mh": SamplerKind(_metropolis_like(lambda s: 0.0, lambda s: 1.0), frozenset({"flow"})),
+    "flow-mh": SamplerKind(_metropolis_like(lambda s: 0.0, lambda s: 1.0), frozenset({"flow"}), train=_flow_cost,
+                           train_stage="flow"),
     "flow-hybrid": SamplerKind(_metropolis_like(lambda s: s.p_swap if get_model(s.model).swap_pairs else 0.0,
                                                 lambda s: s.p_flow),
-                               frozenset({"flow", "p_flow", "p_swap", "engine", "update"})),
+                               frozenset({"flow", "p_flow", "p_swap", "engine", "update"}), train=_flow_cost,
+                               train_stage="flow"),
 }
 
 
@@ -413,7 +424,8 @@ def run_sampler(settings: SamplerSettings, *, budget_seconds: float | None = Non
 
 
 def _set_up(sampler, kind: SamplerKind, settings: SamplerSettings, name: str, progress: bool):
-    """Training (PGMC) and burn-in: returns their report entries, their seconds and the seconds per burn-in sweep."""
+    """Training (PGMC) and burn-in: returns their report entries, their seconds and the seconds per burn-in sweep.
+    The seconds include ``flow_setup_seconds``, what a flow sampler's flow cost to make (``glassgen flow train``)."""
     report = {}
     begin = time.perf_counter()
     burn_in = max(1, settings.burn_in)
@@ -426,7 +438,7 @@ def _set_up(sampler, kind: SamplerKind, settings: SamplerSettings, name: str, pr
             sampler.sweep(1, adapt=True)
             bar.advance()
     per_sweep = (time.perf_counter() - sweep_begin) / burn_in
-    return report, time.perf_counter() - begin, per_sweep
+    return report, time.perf_counter() - begin + report.get("flow_setup_seconds", 0.0), per_sweep
 
 
 def anneal(settings: SamplerSettings, hot: float, stages: int = 4, *, start=None, progress: bool = False):

@@ -204,9 +204,13 @@ def _r2(xb, j, p, box, inv_box, three):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
-def _sum(xb, tb, p, s, q, t, c, skip1, skip2, members, count, geometry, table):
+def _sum(xb, tb, p, s, q, t, c, skip1, skip2, members, count, geometry, table, record=None):
     """Sum over the particles j around cell c, but skip1 and skip2, of u_{s t_j}(|x_j - p|) - u_{t t_j}(|x_j - q|)
-    (the second term only if t >= 0); the cells around c must hold every particle within the cut-off of p and q."""
+    (the second term only if t >= 0); the cells around c must hold every particle within the cut-off of p and q.
+
+    ``record`` (:func:`_note`), when given, receives each non-zero term with its j: the change of j's local energy,
+    which policy-guided sweeps (:mod:`samplers.compiled_policy`) keep up to date. Without it the branch is compiled
+    away (numba prunes ``is None`` on an omitted argument), so Metropolis sweeps pay nothing for it."""
     box, inv_box, around = geometry[0], geometry[1], geometry[5]
     three = xb.shape[1] == 3
     total = 0.0
@@ -216,10 +220,22 @@ def _sum(xb, tb, p, s, q, t, c, skip1, skip2, members, count, geometry, table):
             j = members[cell, slot]
             if j == skip1 or j == skip2:
                 continue
-            total += _pair(_r2(xb, j, p, box, inv_box, three), table, s, tb[j])
+            u = _pair(_r2(xb, j, p, box, inv_box, three), table, s, tb[j])
             if t >= 0:
-                total -= _pair(_r2(xb, j, q, box, inv_box, three), table, t, tb[j])
+                u -= _pair(_r2(xb, j, q, box, inv_box, three), table, t, tb[j])
+            total += u
+            if record is not None and u != 0.0:
+                _note(record, j, u)
     return total
+
+
+@numba.njit(cache=True)
+def _note(record, j, u):
+    """Append (j, u) to a record (indices (M,) int64, values (M,), size (1,) int64), M large enough (2 N)."""
+    index, value, size = record
+    index[size[0]] = j
+    value[size[0]] = u
+    size[0] += 1
 
 
 @numba.njit(cache=True)
@@ -263,66 +279,124 @@ def _relocate(i, target, members, count, cell, slot):
 
 
 @numba.njit(cache=True)
-def _energies(x, types, geometry, table):
-    out = np.empty(x.shape[0])
+def _local_energies(x, types, geometry, table):
+    """Full pair sums e_i = sum_j u(r_ij) (B, N): each pair counted for both its particles."""
+    out = np.empty(x.shape[:2])
     for b in range(x.shape[0]):
         members, count, cell, _ = _build(x[b], geometry)
-        total = 0.0
         for i in range(x.shape[1]):
-            total += _sum(x[b], types[b], x[b, i], types[b, i], x[b, i], -1, cell[i], i, -1, members, count,
-                          geometry, table)
-        out[b] = 0.5 * total
+            out[b, i] = _sum(x[b], types[b], x[b, i], types[b, i], x[b, i], -1, cell[i], i, -1, members, count,
+                             geometry, table)
     return out
+
+
+@numba.njit(cache=True)
+def _energies(x, types, geometry, table):
+    return 0.5 * _local_energies(x, types, geometry, table).sum(axis=1)
+
+
+@numba.njit(cache=True)
+def _species_lists(tb, n_types):
+    """Species lists of one chain, for swaps: by_species[a, :n_of[a]] are the particles of species a, place[i] is
+    i's index in its list."""
+    n = tb.shape[0]
+    by_species = np.empty((n_types, n), np.int64)
+    n_of = np.zeros(n_types, np.int64)
+    place = np.empty(n, np.int64)
+    for i in range(n):
+        a = tb[i]
+        by_species[a, n_of[a]] = i
+        place[i] = n_of[a]
+        n_of[a] += 1
+    return by_species, n_of, place
+
+
+@numba.njit(cache=True)
+def _usable(pairs, n_of):
+    """Indices of the swap pairs present in a chain (usable[:n_usable]) and their number."""
+    usable = np.empty(pairs.shape[0], np.int64)
+    n_usable = 0
+    for k in range(pairs.shape[0]):
+        if n_of[pairs[k, 0]] > 0 and n_of[pairs[k, 1]] > 0:
+            usable[n_usable] = k
+            n_usable += 1
+    return usable, n_usable
+
+
+@numba.njit(cache=True)
+def _wrapped(value, edge, inv_edge):
+    """A coordinate wrapped into [0, edge)."""
+    return value - edge * math.floor(value * inv_edge)
+
+
+@numba.njit(cache=True)
+def _move_change(xb, tb, i, new, cell, members, count, geometry, table, record=None):
+    """Energy change of moving particle i to ``new`` (its pairs only), and its old and new cells; with ``record``
+    (:func:`_sum`), the changes of the other particles' local energies are appended to it. The sweeps
+    (:func:`_sweep`, ``samplers.compiled_policy._policy_sweep``) write these lines out instead of calling this: the
+    extra call layer cost them 10-20 % (KA2D, one core); their energies are checked against fresh ones in the tests."""
+    s = tb[i]
+    old_cell, new_cell = cell[i], _cell_of(new, geometry)
+    if new_cell == old_cell:
+        du = _sum(xb, tb, new, s, xb[i], s, old_cell, i, -1, members, count, geometry, table, record)
+    else:
+        du = _sum(xb, tb, new, s, new, -1, new_cell, i, -1, members, count, geometry, table, record)
+        start = 0 if record is None else record[2][0]
+        du -= _sum(xb, tb, xb[i], s, new, -1, old_cell, i, -1, members, count, geometry, table, record)
+        if record is not None:  # the old pairs are lost: their terms enter with a minus sign
+            for r in range(start, record[2][0]):
+                record[1][r] = -record[1][r]
+    return du, old_cell, new_cell
+
+
+@numba.njit(cache=True)
+def _swap_change(xb, tb, i, j, cell, members, count, geometry, table, record=None):
+    """Changes (du_i, du_j) of the pair energies of i and j with everyone else when they exchange species (their
+    own pair keeps its species pair, so dU = du_i + du_j); ``record`` as for :func:`_move_change`."""
+    a, c = tb[i], tb[j]
+    return (_sum(xb, tb, xb[i], c, xb[i], a, cell[i], i, j, members, count, geometry, table, record),
+            _sum(xb, tb, xb[j], a, xb[j], c, cell[j], i, j, members, count, geometry, table, record))
+
+
+@numba.njit(cache=True)
+def _exchange(i, j, tb, by_species, place):
+    """Exchange the species of i and j in the chain's species and species lists."""
+    a, c = tb[i], tb[j]
+    tb[i], tb[j] = c, a
+    by_species[a, place[i]], by_species[c, place[j]] = j, i
+    place[i], place[j] = place[j], place[i]
 
 
 @numba.njit(cache=True)
 def _sweep(x, types, energy, geometry, table, step, beta, p_swap, pairs, n_attempts, seed, move_counts,
            swap_counts):
     n_conf, n, dim = x.shape
-    n_types = table.shape[0]
     box, inv_box = geometry[0], geometry[1]
     state = np.array([seed], dtype=np.uint64)
     new = np.empty(dim)
     for b in range(n_conf):
         xb, tb = x[b], types[b]
         members, count, cell, slot = _build(xb, geometry)
-        # Species lists for swaps: by_species[a, :n_of[a]] are the particles of species a, place[i] i's index there.
-        by_species = np.empty((n_types, n), np.int64)
-        n_of = np.zeros(n_types, np.int64)
-        place = np.empty(n, np.int64)
-        for i in range(n):
-            a = tb[i]
-            by_species[a, n_of[a]] = i
-            place[i] = n_of[a]
-            n_of[a] += 1
-        usable = np.empty(pairs.shape[0], np.int64)  # the swap pairs present in this chain
-        n_usable = 0
-        for k in range(pairs.shape[0]):
-            if n_of[pairs[k, 0]] > 0 and n_of[pairs[k, 1]] > 0:
-                usable[n_usable] = k
-                n_usable += 1
+        by_species, n_of, place = _species_lists(tb, table.shape[0])
+        usable, n_usable = _usable(pairs, n_of)
         for _ in range(n_attempts):
             if p_swap > 0.0 and _uniform(state) < p_swap:
                 k = usable[int(_uniform(state) * n_usable)]
                 a, c = pairs[k, 0], pairs[k, 1]
                 i = by_species[a, int(_uniform(state) * n_of[a])]
                 j = by_species[c, int(_uniform(state) * n_of[c])]
-                # The i-j pair keeps its species pair: only the pairs with the other particles change.
-                du = (_sum(xb, tb, xb[i], c, xb[i], a, cell[i], i, j, members, count, geometry, table)
-                      + _sum(xb, tb, xb[j], a, xb[j], c, cell[j], i, j, members, count, geometry, table))
+                du_i, du_j = _swap_change(xb, tb, i, j, cell, members, count, geometry, table)
+                du = du_i + du_j
                 swap_counts[0, k] += 1
                 if du <= 0.0 or _uniform(state) < math.exp(-beta * du):  # NaN is rejected
-                    tb[i], tb[j] = c, a
-                    by_species[a, place[i]], by_species[c, place[j]] = j, i
-                    place[i], place[j] = place[j], place[i]
+                    _exchange(i, j, tb, by_species, place)
                     energy[b] += du
                     swap_counts[1, k] += 1
             else:
                 i = int(_uniform(state) * n)
                 s = tb[i]
                 for k in range(dim):
-                    value = xb[i, k] + step[s] * (2.0 * _uniform(state) - 1.0)
-                    new[k] = value - box[k] * math.floor(value * inv_box[k])
+                    new[k] = _wrapped(xb[i, k] + step[s] * (2.0 * _uniform(state) - 1.0), box[k], inv_box[k])
                 old_cell, new_cell = cell[i], _cell_of(new, geometry)
                 if new_cell == old_cell:
                     du = _sum(xb, tb, new, s, xb[i], s, old_cell, i, -1, members, count, geometry, table)

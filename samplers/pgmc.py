@@ -18,6 +18,12 @@ after which the chain is an exact Metropolis-Hastings chain of the kernels :clas
 :class:`PolicySwaps`, run and recorded by :class:`samplers.driver.Driver` (same ``run``, ``MCResult``, counters,
 state dicts as every sampler). This module is the policy, its training, and those two kernels.
 
+Engines: the chains' sweeps (in production, and between the gradient steps of training) run with those torch
+kernels, ~1e3 attempts per second, or with :class:`samplers.kernels.PolicySweeps`, the same moves compiled (~1e6
+per second; ``engine="compiled"``, or ``"auto"`` where it applies: a target with ``pair_coefficients()`` in a
+periodic box, float64 chains on the CPU). The gradient always comes from torch proposals (:meth:`propose_moves`,
+:meth:`propose_swaps`), which carry it.
+
 Policies (:class:`MovePolicy`):
 
 - displacement of a uniformly chosen particle i of species s by a Gaussian of scale sigma, with
@@ -45,7 +51,8 @@ import torch
 from torch import nn
 
 from samplers.driver import Driver
-from samplers.kernels import Counting, SwapPairs, swap_share
+from samplers.kernels import CompiledSweeps, Counting, PolicySweeps, SwapPairs, swap_share
+from samplers.mc import ENGINES
 from samplers.state import ChainState
 from samplers.target import SamplerInputError, swapped
 
@@ -245,7 +252,8 @@ class PolicyGuidedMC(Driver):
 
     The chains are driven by :class:`samplers.driver.Driver` with the kernels :class:`PolicySwaps` (probability
     ``p_swap``) and :class:`PolicyDisplacements`, which draw from :meth:`propose_swaps` and :meth:`propose_moves`
-    (so a subclass that changes a proposal changes the chain too).
+    (so a subclass that changes a proposal changes the torch chain too), or with their compiled form
+    :class:`samplers.kernels.PolicySweeps` (``engine``).
 
     Parameters
     ----------
@@ -259,12 +267,19 @@ class PolicyGuidedMC(Driver):
         Energy-dependent displacement scale and energy-biased swap choice of a new policy (:class:`MovePolicy`).
     policy : MovePolicy or None
         Use this policy (shared, not copied) instead of a new one; ``scale`` and the energy flags are then ignored.
+    engine : {"auto", "torch", "compiled"}
+        How the chains' sweeps run (see the module docstring); "compiled" raises where it does not apply.
     """
 
     def __init__(self, target, positions, types=None, *, temperature: float, scale=0.1, energy_scale: bool = False,
                  energy_swap: bool = False, policy: MovePolicy | None = None, p_swap: float = 0.0, swap_pairs=None,
-                 seed=0, record_overlap: bool = True):
+                 seed=0, record_overlap: bool = True, engine: str = "auto"):
+        if engine not in ENGINES:
+            raise SamplerInputError(f"engine must be one of {ENGINES}; got {engine!r}.")
         state = ChainState(target, positions, types, temperature=temperature, seed=seed)
+        missing = CompiledSweeps.missing(state)
+        if engine == "compiled" and missing:
+            raise SamplerInputError(f"the compiled engine needs {', '.join(missing)}; use engine='torch'.")
         self.p_swap = swap_share(p_swap, swap_pairs)
         self.pairs = SwapPairs(state, swap_pairs) if self.p_swap > 0 else ()
         cap = None if state.box is None else float(state.box.min()) / 4
@@ -277,9 +292,13 @@ class PolicyGuidedMC(Driver):
             raise SamplerInputError(f"in a periodic box the policy's max_scale must be at most a quarter of the "
                                     f"smallest edge ({cap:.4g}); build it with max_scale={cap:.4g}.")
         self.policy = policy.to(state.x.device)
-        moves = PolicyDisplacements(self.propose_moves, self.policy)
-        mix = [(PolicySwaps(self.propose_swaps, len(self.pairs)), self.p_swap)] if self.pairs else []
-        super().__init__(state, mix + [(moves, 1.0 - self.p_swap)], record_overlap=record_overlap)
+        if engine == "torch" or missing:
+            moves = PolicyDisplacements(self.propose_moves, self.policy)
+            mix = [(PolicySwaps(self.propose_swaps, len(self.pairs)), self.p_swap)] if self.pairs else []
+            mix.append((moves, 1.0 - self.p_swap))
+        else:
+            mix = [(PolicySweeps(state, self.policy, self.p_swap, self.pairs), 1.0)]
+        super().__init__(state, mix, record_overlap=record_overlap)
         self.frozen = False
         self.optimizer, self._optimizer_settings = None, None
         self.baselines = {"move": torch.zeros(state.n_types, dtype=torch.float64),

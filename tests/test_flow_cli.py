@@ -51,6 +51,9 @@ def test_flow_samplers_report_and_save(sampler, trained, capsys, tmp_path):
         assert result["equilibrated"] is (result["ess"] >= 30)
     else:
         assert 0.0 <= result["flow_acceptance"] <= 1.0 and result["energy_drift"] < 1e-9
+    # The flow's training and data are charged as set-up.
+    made = ParticleFlow.load(trained)[1]["report"]["setup_seconds"]
+    assert result.get("flow_setup_seconds", made) == made and result["setup_seconds"] >= made
 
 
 def test_a_flow_refuses_another_system(trained, capsys, tmp_path):

@@ -250,7 +250,7 @@ def _common(sub, *, chains: int, sweeps: int) -> None:
                      help="single-particle or cell-coloured parallel updates (auto: checkerboard from N = 1000 "
                           "with --engine torch)")
     sub.add_argument("--engine", choices=("auto", "torch", "compiled"), default="auto",
-                     help="compiled (numba) sweeps or torch operations per move (auto: compiled except for pgmc)")
+                     help="compiled (numba) sweeps or torch operations per move (auto: compiled wherever it applies)")
     sub.add_argument("--start", type=Path, help="start the chains from these configurations (.h5 or npz), e.g. "
                      "ones equilibrated by swap MC or MD (default: random non-overlapping ones)")
     sub.add_argument("--flow", type=Path, help="trained flow (glassgen flow train -o) for the flow samplers")

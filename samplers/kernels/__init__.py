@@ -7,9 +7,10 @@ The detailed-balance argument of each kernel is in its module docstring.
 
 Kernels here: :class:`Displacement` (one particle per chain per call), :class:`Checkerboard` (one particle per cell
 of a colour), :class:`Swap` (the species of two particles), :class:`CompiledSweeps` (whole sweeps of displacements
-and swaps in numba), :class:`Exchange` (replica exchange between the rungs of a temperature ladder) and
-:class:`FlowProposal` (independent Metropolis-Hastings with a trained flow); policy-guided moves live with their
-policy in :mod:`samplers.pgmc`.
+and swaps in numba), :class:`PolicySweeps` (the same for the moves of a learned policy, compiled policy-guided
+Monte Carlo), :class:`Exchange` (replica exchange between the rungs of a temperature ladder) and
+:class:`FlowProposal` (independent Metropolis-Hastings with a trained flow); the torch policy-guided moves live with
+their policy in :mod:`samplers.pgmc`.
 """
 
 from samplers.kernels.base import Counting, Kernel
@@ -18,7 +19,8 @@ from samplers.kernels.displacement import Displacement
 from samplers.kernels.exchange import Exchange
 from samplers.kernels.flow import FlowProposal
 from samplers.kernels.pair_sweeps import CompiledSweeps
+from samplers.kernels.policy_sweeps import PolicySweeps
 from samplers.kernels.swap import Swap, SwapPairs, swap_share
 
 __all__ = ["Kernel", "Counting", "Displacement", "Checkerboard", "Swap", "SwapPairs", "swap_share", "CompiledSweeps",
-           "Exchange", "FlowProposal"]
+           "PolicySweeps", "Exchange", "FlowProposal"]
