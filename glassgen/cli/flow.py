@@ -53,12 +53,12 @@ def add_commands(command) -> None:
     sub.add_argument("--source", choices=SOURCES, default="mc",
                      help="without --data: mc = compiled swap MC run here for a quarter of the budget (default); "
                           "energy = reverse KL on the energy alone")
-    sub.add_argument("--schedule", choices=SCHEDULES, help="KL schedule (default: mix with data, reverse without)")
+    sub.add_argument("--schedule", choices=SCHEDULES, help="KL schedule (default: forward with data, reverse without)")
     sub.add_argument("--layers", type=positive_int, default=8, help="coupling layers (default 8)")
     sub.add_argument("--hidden", type=positive_int, default=32, help="conditioner width (default 32)")
     sub.add_argument("--bins", type=positive_int, default=8, help="spline bins (default 8)")
     sub.add_argument("--batch-size", type=positive_int, default=64)
-    sub.add_argument("--lr", type=positive_float, default=1e-3)
+    sub.add_argument("--lr", type=positive_float, default=3e-3, help="Adam learning rate (default 3e-3)")
     sub.add_argument("--seed", type=int, default=0)
     add_output(sub, kind="file", required=False, flags=("--checkpoint",), dest="checkpoint",
                help="training checkpoint: written as training goes, resumed from when it exists")

@@ -61,8 +61,8 @@ class TrainingSettings:
 
     steps: int = 2000
     batch_size: int = 64
-    lr: float = 1e-3
-    schedule: str = "mix"
+    lr: float = 3e-3
+    schedule: str = "forward"
     reverse_weight: float = 0.5
     energy_cap: float = 5.0
     max_grad_norm: float = 10.0

@@ -1,4 +1,5 @@
-"""Issue 11, item 6: a normalizing flow against swap Monte Carlo on KA2D at small N, training included.
+"""Issue 11, item 6: a normalizing flow against swap Monte Carlo on KA2D (and Metropolis on KA3D) at small N,
+training included.
 
 Per state (N, T), on one core:
 
@@ -15,7 +16,7 @@ Per state (N, T), on one core:
    swap sweeps) started from MC configurations: acceptance of flow proposals, E/N, structural decorrelation in sweeps
    and CPU seconds, against the swap MC's.
 
-    python experiments/flow_ka2d.py --n 44 --temperature 1.0 --train-minutes 10 --json experiments/results/flow_ka2d_T1.0.json
+    python experiments/flow_vs_mc.py --n 44 --temperature 1.0 --train-minutes 15 --json experiments/results/flow_ka2d_N44_T1.0.json
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def records(result, n, temperature, per_sweep_seconds) -> dict:
 
 def swap_reference(args, target, start):
     mc = MetropolisMC(target, start.batched_positions(), start.types, temperature=args.temperature, step=0.1,
-                      p_swap=0.2, engine="compiled", seed=args.seed)
+                      p_swap=0.2 if target.swap_pairs else 0.0, engine="compiled", seed=args.seed)
     begin = time.perf_counter()
     result = mc.run(args.sweeps, burn_in=args.burn_in, every=args.every, keep_samples=True)
     seconds = time.perf_counter() - begin
@@ -70,7 +71,8 @@ def flow_chains(args, target, flow, x, types, hybrid: bool) -> dict:
     rows = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(args.seed))[: args.chains]
     state = ChainState(target, x[rows].clone(), types[rows].clone(), temperature=args.temperature, seed=args.seed + 1)
     proposal = FlowProposal(state, flow=flow)
-    mix = [(proposal, 0.5), (CompiledSweeps(state, step=0.1, p_swap=0.2), 0.5)] if hybrid else [(proposal, 1.0)]
+    local = CompiledSweeps(state, step=0.1, p_swap=0.2 if target.swap_pairs else 0.0)
+    mix = [(proposal, 0.5), (local, 0.5)] if hybrid else [(proposal, 1.0)]
     driver = Driver(state, mix)
     if hybrid:
         driver.sweep(20, adapt=True)
@@ -83,6 +85,7 @@ def flow_chains(args, target, flow, x, types, hybrid: bool) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="ka2d", help="ka2d (swap MC) or ka3d (Metropolis: no swap pairs)")
     parser.add_argument("--n", type=int, default=44)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--chains", type=int, default=16)
@@ -90,14 +93,14 @@ def main() -> None:
     parser.add_argument("--sweeps", type=int, default=20000, help="swap MC production sweeps per chain")
     parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--train-minutes", type=float, default=10.0)
-    parser.add_argument("--schedule", default="mix", choices=("forward", "reverse", "mix"))
+    parser.add_argument("--schedule", default="forward", choices=("forward", "reverse", "mix"))
     parser.add_argument("--layers", type=int, default=8)
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--messages", default="spectral", choices=("spectral", "pairwise"))
     parser.add_argument("--frequencies", type=int, default=8)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=2000, help="most training steps (the mix schedule ramps over them)")
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--steps", type=int, default=10**6, help="most training steps (the mix schedule ramps over them)")
+    parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--samples", type=int, default=4096)
     parser.add_argument("--chain-sweeps", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
@@ -105,14 +108,14 @@ def main() -> None:
     args = parser.parse_args()
     set_threads(1)
     torch.manual_seed(args.seed)
-    start = random_start("ka2d", args.n, batch=args.chains, seed=args.seed)
-    target = KATarget("ka2d", start)
+    start = random_start(args.model, args.n, batch=args.chains, seed=args.seed)
+    target = KATarget(args.model, start)
     out = {"n": args.n, "temperature": args.temperature, "settings": vars(args)}
 
     out["swap_mc"], x, types = swap_reference(args, target, start)
     print("swap MC:", out["swap_mc"], flush=True)
 
-    flow = ParticleFlow(FlowSettings("ka2d", types=tuple(target.types.tolist()), box=tuple(target.box.tolist()),
+    flow = ParticleFlow(FlowSettings(args.model, types=tuple(target.types.tolist()), box=tuple(target.box.tolist()),
                                      n_layers=args.layers, hidden=args.hidden, messages=args.messages,
                                      n_frequencies=args.frequencies))
     settings = TrainingSettings(steps=args.steps, batch_size=args.batch, lr=args.lr, schedule=args.schedule,
