@@ -94,12 +94,13 @@ def dataset_data(dataset, target, temperatures) -> tuple[torch.Tensor, torch.Ten
 
 def train(model: str, n: int, temperatures, *, budget_seconds: float, dataset=None, source: str = "mc",
           architecture: dict | None = None, schedule: str | None = None, batch_size: int = 64, lr: float = 3e-3,
-          seed: int = 0, checkpoint=None, progress: bool = False):
+          prior_temperature: float | None = None, seed: int = 0, checkpoint=None, progress: bool = False):
     """A flow for ``model`` at N trained within ``budget_seconds`` (Monte Carlo data included when made here).
 
     ``temperatures``: one (an unconditioned flow) or several (a temperature-conditioned one). Data: ``dataset``
     (a glassgen Dataset), else ``source`` "mc" (a quarter of the budget) or "energy" (reverse KL only).
-    ``schedule`` defaults to "forward" with data (in 15 minutes at KA2D N = 44, T = 1, "mix" ended with a worse
+    ``prior_temperature``: T_high of a Boltzmann prior drawn by compiled Monte Carlo chains (the flow then maps
+    T_high to the temperatures), None for the uniform prior. ``schedule`` defaults to "forward" with data (in 15 minutes at KA2D N = 44, T = 1, "mix" ended with a worse
     forward loss than it started with) and "reverse" without. Returns (flow, report).
     """
     from samplers.flows import FlowSettings, FlowTrainer, ParticleFlow, TrainingSettings
@@ -124,8 +125,10 @@ def train(model: str, n: int, temperatures, *, budget_seconds: float, dataset=No
         data, report["data"] = None, {"source": "energy"}
     schedule = schedule or ("reverse" if data is None else "forward")
     settings = FlowSettings(target.model.name, types=tuple(target.types.tolist()), box=tuple(target.box.tolist()),
-                            temperature_conditioned=len(temperatures) > 1, **(architecture or {}))
+                            temperature_conditioned=len(temperatures) > 1, prior_temperature=prior_temperature,
+                            **(architecture or {}))
     flow = ParticleFlow(settings)
+    attach_prior(flow, target, seed)
     training = TrainingSettings(steps=10**9, batch_size=batch_size, lr=lr, schedule=schedule,
                                 temperatures=temperatures, seed=seed)
     trainer = FlowTrainer(flow, target, training, data=None if data is None else tuple(data))
@@ -152,14 +155,22 @@ def _tail(values, k: int = 20):
     return float(np.mean(finite)) if finite else None
 
 
-def load_flow(path, model: str, n: int, density: float | None = None):
-    """The flow saved at ``path`` (``glassgen flow train``), checked against the system it is asked to serve.
-    Returns (flow, what was saved with it)."""
+def attach_prior(flow, target, seed: int = 0, chains: int = 64) -> None:
+    """Give a flow with a Boltzmann prior its Monte Carlo chains (random starts, burnt in at the first draw)."""
+    if flow.settings.prior_temperature is not None:
+        start = random_start(target.model.name, target.n_particles, batch=chains, seed=seed)
+        flow.attach_prior(target, start.batched_positions(), start.types, seed=seed)
+
+
+def load_flow(path, model: str, n: int, density: float | None = None, seed: int = 0):
+    """The flow saved at ``path`` (``glassgen flow train``), checked against the system it is asked to serve, with
+    its Boltzmann prior's chains attached if it has one. Returns (flow, what was saved with it)."""
     from samplers.flows import ParticleFlow
 
     flow, extra = ParticleFlow.load(path)
     target = ka_target(model, n, density)
     flow.check_system(target.model.name, target.types, target.box)
+    attach_prior(flow, target, seed)
     return flow, extra
 
 

@@ -223,7 +223,7 @@ def _load_flow(settings: SamplerSettings):
     """The flow of ``settings.flow``, refused unless it was trained for this model, N and box."""
     from glassgen.flows import load_flow
 
-    return load_flow(settings.flow, settings.model, settings.n, settings.density)[0]
+    return load_flow(settings.flow, settings.model, settings.n, settings.density, settings.seed)[0]
 
 
 def _tempering(settings: SamplerSettings, target, x, types, update):
@@ -271,7 +271,7 @@ def _flow_samples(settings: SamplerSettings, budget_seconds: float | None, progr
     proportion to their weights (sampling-importance-resampling: repeats when the ESS is small)."""
     from glassgen.flows import independent_samples, load_flow
 
-    flow, saved = load_flow(settings.flow, settings.model, settings.n, settings.density)
+    flow, saved = load_flow(settings.flow, settings.model, settings.n, settings.density, settings.seed)
     wanted = 10**7 if budget_seconds is not None else settings.chains * settings.sweeps
     summary, (x, types, log_weights) = independent_samples(flow, settings.model, settings.n, settings.temperature,
                                                            budget_seconds=budget_seconds, samples=wanted,

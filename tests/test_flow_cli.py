@@ -79,3 +79,18 @@ def test_flow_train_from_the_energy_alone_and_from_a_dataset(capsys, tmp_path):
                  str(tmp_path / "d.h5"), "-o", str(tmp_path / "w.pt")]) == 2
     assert "equilibrated at T = 2.0" in capsys.readouterr().err
     assert torch.load(tmp_path / "d.pt", weights_only=False)["format"] == "glassgen-flow-1"
+
+
+def test_a_flow_from_a_boltzmann_prior_serves_reweighting_and_refuses_independent_mh(capsys, tmp_path):
+    path = tmp_path / "hot.pt"
+    report = run_json(capsys, "flow", "train", "--model", "ka2d", "--n", "44", "--temperature", "1.0",
+                      "--prior-temperature", "2.0", "--budget-minutes", "0.08", "--layers", "1", "--hidden", "8",
+                      "-o", str(path))
+    assert ParticleFlow.load(path)[0].settings.prior_temperature == 2.0 and report["training"]["steps"] >= 1
+    result = run_json(capsys, "sample", "--sampler", "flow", "--flow", str(path), "--model", "ka2d", "--n", "44",
+                      "--temperature", "1.0", "--chains", "4", "--sweeps", "64", "-o", str(tmp_path / "x.h5"))
+    # Mapping T = 2 to T = 1 with an almost untrained flow still gives usable weights, unlike the uniform prior.
+    assert result["samples"] == 256 and result["ess"] > 2 and -2.5 < result["energy_per_particle_mean"] < -1.0
+    assert main(["sample", "--sampler", "flow-mh", "--flow", str(path), "--model", "ka2d", "--n", "44",
+                 "-o", str(tmp_path / "y.h5")]) == 2
+    assert "needs independent proposals" in capsys.readouterr().err

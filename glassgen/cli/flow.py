@@ -22,7 +22,8 @@ def cmd_flow(args) -> None:
     flow, report = flows.train(args.model, args.n, args.temperature, budget_seconds=60 * args.budget_minutes,
                                dataset=None if args.data is None else load(args.data), source=args.source,
                                architecture=architecture, schedule=args.schedule, batch_size=args.batch_size,
-                               lr=args.lr, seed=args.seed, checkpoint=args.checkpoint, progress=not args.quiet)
+                               lr=args.lr, prior_temperature=args.prior_temperature, seed=args.seed,
+                               checkpoint=args.checkpoint, progress=not args.quiet)
     flow.save(args.output, report=report, provenance=provenance(args))
     training = report["training"]
     rows = [("output", args.output), ("flow", repr(flow)),
@@ -54,6 +55,10 @@ def add_commands(command) -> None:
                      help="without --data: mc = compiled swap MC run here for a quarter of the budget (default); "
                           "energy = reverse KL on the energy alone")
     sub.add_argument("--schedule", choices=SCHEDULES, help="KL schedule (default: forward with data, reverse without)")
+    sub.add_argument("--prior-temperature", type=positive_float, metavar="T_HIGH",
+                     help="start the flow from the Boltzmann distribution at T_HIGH (drawn by compiled Monte Carlo "
+                          "chains) instead of the uniform torus; reweighted samples then also give "
+                          "log Z(T) - log Z(T_HIGH). Such a flow serves the flow sampler, not flow-mh/flow-hybrid")
     sub.add_argument("--layers", type=positive_int, default=8, help="coupling layers (default 8)")
     sub.add_argument("--hidden", type=positive_int, default=32, help="conditioner width (default 32)")
     sub.add_argument("--bins", type=positive_int, default=8, help="spline bins (default 8)")

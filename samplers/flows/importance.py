@@ -24,7 +24,8 @@ class FlowSamples:
     """Samples of a flow with their energies and weights.
 
     energies, log_q, log_weights : (n,) float64 arrays; beta : 1 / T; n_particles : N; seconds : wall time of
-    drawing and evaluating; samples : list of (positions, types) batches when kept.
+    drawing and evaluating; samples : list of (positions, types) batches when kept; prior_temperature : T_high of
+    a Boltzmann prior (log-weights then lack its normaliser: see :meth:`log_partition`), None for the uniform one.
     """
 
     energies: np.ndarray
@@ -34,6 +35,7 @@ class FlowSamples:
     n_particles: int
     seconds: float
     samples: list = field(default_factory=list)
+    prior_temperature: float | None = None
 
     @property
     def n(self) -> int:
@@ -66,7 +68,8 @@ class FlowSamples:
 
     def log_partition(self) -> tuple[float, float]:
         """log Z of the labelled configurational integral, the integral of exp(-beta U) over the box^N, and its
-        standard error (so beta F = -log Z)."""
+        standard error (so beta F = -log Z); with a Boltzmann prior at T_high, log Z(T) - log Z(T_high), the
+        free-energy difference -(beta F - beta_high F_high)."""
         return log_normaliser(self.log_weights)
 
 
@@ -100,4 +103,5 @@ def draw(flow, target, temperature: float, n: int, *, batch_size: int = 256, gen
                 break
     u, q = np.concatenate(energies), np.concatenate(log_q)
     log_w = np.where(np.isfinite(u), -beta * u - q, -np.inf)
-    return FlowSamples(u, q, log_w, beta, int(x.shape[1]), time.perf_counter() - start, kept)
+    return FlowSamples(u, q, log_w, beta, int(x.shape[1]), time.perf_counter() - start, kept,
+                       flow.settings.prior_temperature)

@@ -63,9 +63,25 @@ class TorusPrior(nf.distributions.BaseDistribution):
         return log_density.masked_fill(~inside, -math.inf)
 
 
+class UnattachedPrior(nf.distributions.BaseDistribution):
+    """The place of a Boltzmann prior before :meth:`ParticleFlow.attach_prior` gives it its chains."""
+
+    def _refuse(self, *args, **kwargs):
+        raise SamplerInputError("this flow's prior is a Boltzmann distribution at a higher temperature: attach its "
+                                "Monte Carlo chains with flow.attach_prior(target, positions, types) first "
+                                "(glassgen.flows.load_flow does).")
+
+    forward = log_prob = _refuse
+
+
 @dataclass(frozen=True)
 class FlowSettings:
-    """What a flow is: its system and its architecture (saved with the weights)."""
+    """What a flow is: its system, its architecture and its prior (saved with the weights).
+
+    ``prior_temperature``: None for the uniform prior on the torus, else T_high of a Boltzmann prior
+    (:class:`samplers.flows.prior.BoltzmannPrior`), which must be attached (:meth:`ParticleFlow.attach_prior`)
+    before the flow samples or evaluates densities.
+    """
 
     model: str
     types: tuple[int, ...]
@@ -78,6 +94,7 @@ class FlowSettings:
     n_radial: int = 8
     messages: str = "spectral"
     temperature_conditioned: bool = False
+    prior_temperature: float | None = None
 
     def __post_init__(self):
         for name in ("n_layers", "n_bins", "hidden", "passes", "n_frequencies", "n_radial"):
@@ -85,6 +102,8 @@ class FlowSettings:
                 raise SamplerInputError(f"flow setting {name} must be >= 1; got {getattr(self, name)}.")
         if self.messages not in MESSAGES:
             raise SamplerInputError(f"flow setting messages must be one of {MESSAGES}; got {self.messages!r}.")
+        if self.prior_temperature is not None and not float(self.prior_temperature) > 0:
+            raise SamplerInputError(f"the prior temperature must be positive; got {self.prior_temperature}.")
         if len(self.box) not in (2, 3):
             raise SamplerInputError(f"flows serve 2D and 3D periodic boxes; got a box of {len(self.box)} edges.")
 
@@ -117,8 +136,20 @@ class ParticleFlow(nn.Module):
                                          n_frequencies=settings.n_frequencies, n_radial=settings.n_radial,
                                          messages=settings.messages, temperature_conditioned=settings.temperature_conditioned)
                   for layer in range(settings.n_layers)]
-        self.flow = nf.ConditionalNormalizingFlow(TorusPrior((n_free, dim)), layers).to(dtype)
+        prior = TorusPrior((n_free, dim)) if settings.prior_temperature is None else UnattachedPrior()
+        self.flow = nf.ConditionalNormalizingFlow(prior, layers).to(dtype)
         self.size = sum(p.numel() for p in self.parameters())
+
+    def attach_prior(self, target, positions, types, *, sweeps_between: int = 10, burn_in: int = 500,
+                     seed: int = 0) -> None:
+        """Give a flow with a Boltzmann prior its Monte Carlo chains (at ``settings.prior_temperature``) on
+        ``target``, started from ``positions`` (B, N, d) with ``types``; see :class:`BoltzmannPrior`."""
+        from samplers.flows.prior import BoltzmannPrior
+
+        if self.settings.prior_temperature is None:
+            raise SamplerInputError("this flow has the uniform prior; it takes no Boltzmann prior.")
+        self.flow.q0 = BoltzmannPrior(self.frame, target, self.settings.prior_temperature, positions, types,
+                                      sweeps_between=sweeps_between, burn_in=burn_in, seed=seed)
 
     def __repr__(self) -> str:
         s = self.settings

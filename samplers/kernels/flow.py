@@ -40,6 +40,10 @@ class FlowProposal(Counting):
     def __init__(self, state, *, flow):
         if flow is None:
             raise SamplerInputError("flow proposals need a trained flow (flow=...).")
+        if flow.settings.prior_temperature is not None:
+            raise SamplerInputError("independent Metropolis-Hastings needs independent proposals, and a Boltzmann "
+                                    "prior draws from Monte Carlo chains; use reweighted samples (the flow sampler) "
+                                    "with this flow, or train one with the uniform prior.")
         flow.frame.check(state.x, state.types)
         self.flow = flow
         self.temperature = state.temperature if flow.settings.temperature_conditioned else None
