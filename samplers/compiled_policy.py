@@ -15,9 +15,17 @@ the moved particle, du_i and du_j to swapped ones). A fresh evaluation costs abo
 
 Biased swap choices p(i) ~ exp(c_s e_i) keep per-chain weights w_i = exp(c_s e_i - m_s) in the order of the species
 lists (m_s a shift per species that keeps them in range; it is reset when a normalisation leaves [1e-250, 1e250]).
-Each biased swap sums the weights of both species before (for the draw, a linear scan) and after the exchange (with
-the swapped state's weights written in tentatively, restored if rejected): O(N_a + N_b) additions, exact sums rather
-than running ones, so no cancellation. A ratio that overflows anyway (an energy jump of > 700 / c) is rejected.
+Each biased swap sums the weights of both species before the exchange (for the draw, a linear scan) and, if needed,
+after it (with the swapped state's weights written in tentatively, restored if rejected): O(N_a + N_b) additions,
+exact sums rather than running ones, so no cancellation. A ratio that overflows anyway (an energy jump of > 700 / c)
+is rejected.
+
+Early rejection: the sums after the exchange need a new weight, one exponential, for every neighbour of i and j of
+species a or c, which cost a biased swap 0.6-0.8 us more than an unbiased one (KA2D, N = 44 or 1290). Most swaps are
+rejected by far, and a lower bound of the new sums needs no exponential (exp(x) >= 1 + x for the neighbours' new
+weights; :func:`_swap_upper_bound`). The uniform number of the test is drawn first and a swap whose ratio is below
+it even with this bound is rejected at once; the others get the exact ratio (measured: barely more swaps than are
+accepted, 1.04x at N = 44 and 1.01x at N = 1290). The test is the Metropolis-Hastings test of the exact ratio, only decided earlier.
 """
 
 from __future__ import annotations
@@ -49,6 +57,11 @@ LOG_SCALE, SLOPE, BIAS = range(3)
 
 #: Range of a species' weight sum outside which its weights are re-shifted.
 _LOW, _HIGH = 1e-250, 1e250
+
+#: The early rejection of a biased swap trusts its bound of a weight sum only down to this fraction of the sum before
+#: the swap (below it the bound is a difference of nearly equal numbers, and its round-off could exceed the margin),
+#: and adds this margin to the bound of the log ratio (far above its round-off, ~1e-11 at that fraction).
+_BOUND_FRACTION, _BOUND_MARGIN = 1e-3, 1e-9
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -101,9 +114,11 @@ class PolicyPairSweeps(PairSweeps):
         return _one_move(x[chain], types[chain], local, int(i), np.asarray(displacement, np.float64),
                          self._geometry(), self.table, policy, log_max, float(beta))
 
-    def swap_log_ratio(self, x, types, chain: int, i: int, j: int, policy, beta: float) -> tuple[float, float]:
-        """dU and the log Metropolis-Hastings ratio of exchanging the species of particles i and j of one chain
-        with the policy's biased choice, from fresh local energies (as :meth:`move_log_ratio`)."""
+    def swap_log_ratio(self, x, types, chain: int, i: int, j: int, policy,
+                       beta: float) -> tuple[float, float, float]:
+        """dU, the log Metropolis-Hastings ratio of exchanging the species of particles i and j of one chain with
+        the policy's biased choice, and the upper bound of it that the sweeps test first (:func:`_swap_upper_bound`),
+        from fresh local energies (as :meth:`move_log_ratio`)."""
         policy, _ = self._policy(policy, math.log(float(self.box.min()) / 4))
         x, types = self._positions(x), self._species(types)
         local = self.local_energies(x[chain: chain + 1], types[chain: chain + 1])[0]
@@ -284,6 +299,55 @@ def _swap_log_ratio(e, weights, shift, tb, place, n_of, pending, saved, i, j, du
 
 
 @numba.njit(cache=True)
+def _swap_upper_bound(e, weights, shift, tb, place, i, j, du_i, du_j, za, zc, policy, beta, record):
+    """An upper bound of the log ratio of :func:`_swap_log_ratio` without the neighbours' new weights: each new sum is
+    bounded below through exp(x) >= 1 + x, so a neighbour k of species s whose local energy changes by d_k counts
+    w_k (1 + c_s d_k) instead of w_k exp(c_s d_k). Being linear in d_k, the bound adds up over the record's terms, and
+    a particle recorded twice (near i and j) needs no merging (+inf when the bound is not trustworthy)."""
+    a, c = tb[i], tb[j]
+    index, value, size = record
+    gain_a = gain_c = 0.0
+    for r in range(size[0]):
+        k = index[r]
+        if tb[k] == a:
+            gain_a += weights[a, place[k]] * value[r]
+        elif tb[k] == c:
+            gain_c += weights[c, place[k]] * value[r]
+    gain_a *= policy[BIAS, a]
+    gain_c *= policy[BIAS, c]
+    new_j, new_i = policy[BIAS, a] * (e[j] + du_j), policy[BIAS, c] * (e[i] + du_i)
+    low_a = za - weights[a, place[i]] + gain_a + math.exp(new_j - shift[a])
+    low_c = zc - weights[c, place[j]] + gain_c + math.exp(new_i - shift[c])
+    if not (low_a > _BOUND_FRACTION * za and low_c > _BOUND_FRACTION * zc):
+        return math.inf
+    forward = policy[BIAS, a] * e[i] - math.log(za) + policy[BIAS, c] * e[j] - math.log(zc)
+    backward = new_j - math.log(low_a) + new_i - math.log(low_c)
+    return -beta * (du_i + du_j) + backward - forward + _BOUND_MARGIN
+
+
+@numba.njit(cache=True)
+def _swap_accepted(state, e, weights, shift, tb, place, n_of, pending, saved, i, j, du_i, du_j, za, zc, policy,
+                   biased, beta, record):
+    """Metropolis-Hastings test of a swap (:func:`_swap_log_ratio`); a biased one is first tested against
+    :func:`_swap_upper_bound`. An accepted biased swap leaves its tentative weights written for
+    :func:`_swap_commit`; a rejected one leaves the weights as they were."""
+    if not math.isfinite(du_i + du_j):
+        return False
+    if not biased:
+        return _accepted(state, -beta * (du_i + du_j))
+    u = _uniform(state)
+    if u >= math.exp(_swap_upper_bound(e, weights, shift, tb, place, i, j, du_i, du_j, za, zc, policy, beta,
+                                       record)):
+        return False
+    log_ratio = _swap_log_ratio(e, weights, shift, tb, place, n_of, pending, saved, i, j, du_i, du_j, za, zc,
+                                policy, biased, beta, record)
+    if u < math.exp(log_ratio):
+        return True
+    _swap_undo(weights, tb, place, pending, saved, i, j, record)
+    return False
+
+
+@numba.njit(cache=True)
 def _swap_commit(e, weights, shift, tb, place, pending, policy, i, j, du_i, du_j, biased, record):
     """Local energies (and the weights of the other species) of an accepted swap, before the exchange itself."""
     e[i] += du_i
@@ -356,16 +420,13 @@ def _policy_sweep(x, types, energy, local, geometry, table, policy, log_max, slo
                     i = by_species[a, int(_uniform(state) * n_of[a])]
                     j = by_species[c, int(_uniform(state) * n_of[c])]
                 du_i, du_j = _swap_change(xb, tb, i, j, cell, members, count, geometry, table, record)
-                log_ratio = _swap_log_ratio(e, weights, shift, tb, place, n_of, pending, saved, i, j, du_i, du_j,
-                                            za, zc, policy, biased, beta, record)
                 swap_counts[0, k] += 1
-                if _accepted(state, log_ratio):
+                if _swap_accepted(state, e, weights, shift, tb, place, n_of, pending, saved, i, j, du_i, du_j, za,
+                                  zc, policy, biased, beta, record):
                     _swap_commit(e, weights, shift, tb, place, pending, policy, i, j, du_i, du_j, biased, record)
                     _exchange(i, j, tb, by_species, place)
                     energy[b] += du_i + du_j
                     swap_counts[1, k] += 1
-                elif biased and math.isfinite(du_i + du_j):
-                    _swap_undo(weights, tb, place, pending, saved, i, j, record)
             else:
                 i = int(_uniform(state) * n)
                 s = tb[i]
@@ -411,7 +472,7 @@ def _one_move(xb, tb, e, i, displacement, geometry, table, policy, log_max, beta
 
 @numba.njit(cache=True)
 def _one_swap(xb, tb, e, i, j, geometry, table, policy, beta):
-    """dU and log ratio of one biased swap of one chain (:meth:`PolicyPairSweeps.swap_log_ratio`)."""
+    """dU, log ratio and its upper bound of one biased swap of one chain (:meth:`PolicyPairSweeps.swap_log_ratio`)."""
     n, n_types = xb.shape[0], table.shape[0]
     members, count, cell, _ = _build(xb, geometry)
     by_species, n_of, place = _species_lists(tb, n_types)
@@ -421,5 +482,6 @@ def _one_swap(xb, tb, e, i, j, geometry, table, policy, beta):
     record = _chain_record(n)
     du_i, du_j = _swap_change(xb, tb, i, j, cell, members, count, geometry, table, record)
     za, zc = _total(weights[tb[i]], n_of[tb[i]]), _total(weights[tb[j]], n_of[tb[j]])
+    bound = _swap_upper_bound(e, weights, shift, tb, place, i, j, du_i, du_j, za, zc, policy, beta, record)
     return du_i + du_j, _swap_log_ratio(e, weights, shift, tb, place, n_of, np.zeros(n), np.empty(2 * n + 2), i, j,
-                                        du_i, du_j, za, zc, policy, True, beta, record)
+                                        du_i, du_j, za, zc, policy, True, beta, record), bound

@@ -47,10 +47,9 @@ from samplers.diagnostics import (
     decorrelation_time,
     efficiency,
     integrated_autocorrelation_time,
-    overlap,
+    OverlapReference,
     random_overlap,
     standard_error,
-    without_drift,
 )
 from samplers.kernels.base import Kernel
 from samplers.target import SamplerInputError
@@ -155,6 +154,7 @@ class Driver:
         self.n_attempts_total = 0
         self.seconds = 0.0
         self.reference = None
+        self._overlap = None  # OverlapReference of self.reference, built at the first record against it
 
     def __repr__(self) -> str:
         n_conf, n, dim = self.state.shape
@@ -261,10 +261,11 @@ class Driver:
         if not self.record_overlap:
             return energy, None
         reference, reference_types = self.reference
-        x = without_drift(reference, self.state.x, self.state.box)  # the structure, not the centre of mass
-        q = overlap(reference, reference_types, x, self.state.types, self.state.box, self.state.n_types,
-                    OVERLAP_RADIUS)
-        return energy, q.to(torch.float64).cpu().numpy()
+        if self._overlap is None or self._overlap.reference is not reference:  # a new production or a loaded state
+            self._overlap = OverlapReference(reference, reference_types, self.state.box, self.state.n_types,
+                                             OVERLAP_RADIUS)
+        # drift=True: the structure, not the centre of mass (samplers.diagnostics.without_drift)
+        return energy, self._overlap.overlap(self.state.x, self.state.types, drift=True)
 
     def result(self, energies, overlaps, samples, seconds, evaluations, every) -> MCResult:
         """An MCResult of records taken by :meth:`observe`; raises if the running energies have drifted from a fresh

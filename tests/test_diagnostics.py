@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from samplers.diagnostics import (
     effective_sample_size,
@@ -74,3 +75,38 @@ def test_a_rigid_drift_of_the_centre_of_mass_is_no_structural_relaxation():
     assert float(overlap(ref, types, moved, types, box, 2).max()) < 0.7  # the random plateau here is ~0.5
     corrected = overlap(ref, types, without_drift(ref, moved, box), types, box, 2)
     assert torch.all(corrected == 1)
+
+
+def _brute_force_overlap(ref, ref_types, x, types, box, n_types, a=0.3):
+    """The overlap by its definition: all pairs, minimum image, after the drift (as without_drift)."""
+    d = x - ref
+    x = x - (torch.remainder(d + box / 2, box) - box / 2).mean(1, keepdim=True)
+    d = x[:, None] - ref[:, :, None]  # (B, N reference, N, d)
+    d = torch.remainder(d + box / 2, box) - box / 2
+    hit = ((d.square().sum(-1) < a * a) & (ref_types[:, :, None] == types[:, None, :])).any(2).double()
+    species = torch.nn.functional.one_hot(ref_types, n_types).double()
+    return ((hit[:, :, None] * species).sum(1) / species.sum(1)).numpy()
+
+
+@pytest.mark.parametrize("box", [(8.0, 7.0), (5.0, 4.0), (4.0, 3.5, 3.8)])
+def test_cached_overlap_records_equal_the_definition(box):
+    """OverlapReference (the driver's records: cells of the reference built once) gives the overlap of the all-pairs
+    definition after the drift, for new configurations and after the reference changes; a species absent from the
+    reference gives NaN. The boxes have many cells, few cells (2D) and 3D."""
+    from samplers.diagnostics import OverlapReference
+
+    g = torch.Generator().manual_seed(7)
+    box = torch.tensor(box, dtype=torch.float64)
+    refs = [torch.rand(3, 150, box.numel(), generator=g, dtype=torch.float64) * box for _ in range(2)]
+    ref_types = torch.randint(3, (3, 150), generator=g)
+    ref_types[2][ref_types[2] == 2] = 1  # species 2 absent from chain 2's reference
+    for ref in refs:
+        cached = OverlapReference(ref, ref_types, box, 3)
+        for width in (0.05, 0.2, 0.5):
+            swapped = ref_types.clone()
+            swapped[:, :10] = torch.randint(3, (3, 10), generator=g)
+            x = torch.remainder(ref + width * torch.randn(ref.shape, generator=g, dtype=torch.float64)
+                                + torch.tensor(0.4) * width, box)  # a drift, across the periodic edges too
+            expected = _brute_force_overlap(ref, ref_types, x, swapped, box, 3)
+            np.testing.assert_array_equal(cached.overlap(x, swapped), expected)
+            assert np.isnan(expected[2, 2]) and 0 < np.nanmin(expected) < 1

@@ -149,3 +149,28 @@ def test_driver_and_kernels_import_nothing_from_glassgen():
             "print(any(m.startswith('glassgen') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_overlap_records_follow_the_reference_of_each_production():
+    """The driver keeps the reference's cells between records: each record equals the overlap by its definition
+    with the reference of its own production, also after a new production, and after a state is loaded."""
+    from tests.test_compiled_mc import _chains
+    from tests.test_diagnostics import _brute_force_overlap
+
+    target, x, types = _chains("ka2d", 44, 3, seed=4)
+    mc = MetropolisMC(target, x, types, temperature=1.0, step=0.3, p_swap=0.3, seed=1)
+
+    def check():
+        reference, reference_types = mc.reference
+        expected = _brute_force_overlap(reference, reference_types, mc.x, mc.types, mc.box, mc.state.n_types)
+        np.testing.assert_array_equal(mc.observe()[1], expected)
+        return expected
+
+    first = mc.run(3, burn_in=1).overlap
+    assert first.shape == (3, 3, 3) and check().min() < 1
+    saved = mc.state_dict()
+    mc.run(3, burn_in=2)  # a new production: a new reference
+    assert not torch.equal(mc.reference[0], saved["reference"][0])
+    check()
+    mc.load_state_dict(saved)  # back to the first reference
+    np.testing.assert_array_equal(check(), first[:, -1])
