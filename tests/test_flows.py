@@ -157,16 +157,27 @@ def _distance_ks(target, r, beta):
     return np.max(np.abs(np.arange(1, inside.size + 1) / inside.size - np.interp(inside, grid, cdf))), inside.size
 
 
-@pytest.mark.parametrize("hybrid", [False, True])
-def test_flow_metropolis_hastings_samples_the_exact_distance_density(hybrid):
-    """Independent MH with a flow far from the target (and mixed with displacements): p(r) ~ 2 pi r exp(-beta v)."""
+@pytest.mark.parametrize("hybrid, prior", [(False, None), (True, None), (False, 2.0)])
+def test_flow_metropolis_hastings_samples_the_exact_distance_density(hybrid, prior):
+    """Independent MH with a flow far from the target (and mixed with displacements), and the exchange with a
+    Boltzmann prior's chains at T_high = 2: p(r) ~ 2 pi r exp(-beta v) at T = 0.5."""
     from samplers.diagnostics import effective_sample_size
     from samplers.driver import Driver
     from samplers.kernels import Displacement, FlowProposal
     from samplers.state import ChainState
 
     target = PeriodicPair(dim=2, box_length=3.0, epsilon=4.0, sigma=1.2)
-    flow = small_flow(types=(0, 0), box=(3.0, 3.0), layers=2, scale=0.4)
+    if prior is None:
+        flow = small_flow(types=(0, 0), box=(3.0, 3.0), layers=2, scale=0.4)
+    else:
+        torch.manual_seed(1)
+        flow = ParticleFlow(FlowSettings("test", types=(0, 0), box=(3.0, 3.0), n_layers=2, hidden=8,
+                                         prior_temperature=prior))
+        with torch.no_grad():
+            for layer in flow.flow.flows:
+                layer.conditioner.head[-1].weight.normal_(0.0, 0.4)
+        hot = torch.rand(256, 2, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 3.0
+        flow.attach_prior(target, hot, torch.zeros(2, dtype=torch.int64), sweeps_between=1, burn_in=20, seed=3)
     x0 = torch.rand(256, 2, 2, generator=torch.Generator().manual_seed(8), dtype=torch.float64) * 3.0
     state = ChainState(target, x0, temperature=0.5, seed=9)
     mix = [(FlowProposal(state, flow=flow), 0.5), (Displacement(state, step=0.3), 0.5)] if hybrid else \

@@ -58,7 +58,8 @@ def add_commands(command) -> None:
     sub.add_argument("--prior-temperature", type=positive_float, metavar="T_HIGH",
                      help="start the flow from the Boltzmann distribution at T_HIGH (drawn by compiled Monte Carlo "
                           "chains) instead of the uniform torus; reweighted samples then also give "
-                          "log Z(T) - log Z(T_HIGH). Such a flow serves the flow sampler, not flow-mh/flow-hybrid")
+                          "log Z(T) - log Z(T_HIGH), and flow-mh/flow-hybrid exchange configurations with the prior's "
+                          "chains through the flow (exact: replica exchange between T_HIGH and T)")
     sub.add_argument("--layers", type=positive_int, default=8, help="coupling layers (default 8)")
     sub.add_argument("--hidden", type=positive_int, default=32, help="conditioner width (default 32)")
     sub.add_argument("--bins", type=positive_int, default=8, help="spline bins (default 8)")

@@ -57,6 +57,18 @@ class TorusPrior(nf.distributions.BaseDistribution):
                                      device=device) - math.pi
         return z, torch.full((num_samples,), self.log_density, dtype=self.dtype, device=z.device)
 
+    def exchange_draw(self, n: int, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """n independent draws: with i.i.d. draws the exchange of :class:`samplers.flows.prior.BoltzmannPrior` is the
+        independence sampler, and there is nothing to give back."""
+        self.generator = generator
+        try:
+            return self.forward(n)
+        finally:
+            self.generator = None
+
+    def exchange_receive(self, accepted: torch.Tensor, z: torch.Tensor) -> None:
+        """Nothing: i.i.d. draws keep no state."""
+
     def log_prob(self, z: torch.Tensor, context=None) -> torch.Tensor:
         inside = ((z >= -math.pi) & (z <= math.pi)).flatten(1).all(1)
         log_density = torch.full(inside.shape, self.log_density, dtype=z.dtype, device=z.device)  # not float32
@@ -178,12 +190,23 @@ class ParticleFlow(nn.Module):
         in importance weights and Metropolis-Hastings ratios (:mod:`samplers.flows.frame`)."""
         self.flow.q0.generator = generator
         try:
-            angles, log_q = self.flow.sample(int(n), context=self._context(temperature, int(n)))
+            z, log_prior = self.flow.q0(int(n))
         finally:
             self.flow.q0.generator = None
-        shift = torch.rand((int(n), self.frame.dim), generator=generator, dtype=angles.dtype, device=angles.device)
+        return self.push(z, log_prior, temperature, generator)
+
+    def push(self, z: torch.Tensor, log_prior: torch.Tensor, temperature=None,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The configurations (positions, species, log-density as in :meth:`sample`) that the flow makes of prior
+        draws z (n, N - 1, d) with prior log-densities ``log_prior`` (n,), placed at uniform random translations."""
+        context = self._context(temperature, z.shape[0])
+        angles, log_q = z, log_prior.to(z.dtype).clone()
+        for layer in self.flow.flows:
+            angles, log_det = layer(angles, context=context)
+            log_q = log_q - log_det
+        shift = torch.rand((z.shape[0], self.frame.dim), generator=generator, dtype=angles.dtype, device=angles.device)
         x = self.frame.to_positions(angles, shift * self.frame.box.to(angles))
-        types = self.frame.types.to(x.device).expand(int(n), -1)
+        types = self.frame.types.to(x.device).expand(z.shape[0], -1)
         return x, types, log_q + self.log_constant
 
     @property
@@ -196,12 +219,22 @@ class ParticleFlow(nn.Module):
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """log [q(x, k) / r(k | x)] (B,) (see :meth:`sample`) of configurations (B, N, d) with species (B, N) or
         (N,), for pinned particles ``pins`` (B,) (drawn uniformly among the pinned species' particles when None)."""
+        return self.pull(x, types, temperature, pins, generator)[0]
+
+    def pull(self, x: torch.Tensor, types, temperature=None, pins: torch.Tensor | None = None,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`log_prob` and the prior draws z (B, N - 1, d) that the flow maps to x (the inverse map)."""
         types = self.frame.check(x, types)
         pins = self.frame.choose_pins(types, generator) if pins is None else pins
         if not bool((types[torch.arange(x.shape[0], device=x.device), pins] == self.frame.pinned_species).all()):
             raise SamplerInputError(f"pinned particles must be of species {self.frame.pinned_species}.")
-        angles, _ = self.frame.to_angles(x.to(self.frame.box.dtype), types, pins)
-        return self.flow.log_prob(angles, context=self._context(temperature, x.shape[0])) + self.log_constant
+        z, _ = self.frame.to_angles(x.to(self.frame.box.dtype), types, pins)
+        context = self._context(temperature, x.shape[0])
+        log_q = torch.zeros(x.shape[0], dtype=z.dtype, device=z.device)
+        for layer in reversed(self.flow.flows):
+            z, log_det = layer.inverse(z, context=context)
+            log_q = log_q + log_det
+        return log_q + self.flow.q0.log_prob(z) + self.log_constant, z
 
     # -- files ----------------------------------------------------------------------------------------------------
     def check_system(self, model: str, types, box) -> None:

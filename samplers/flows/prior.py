@@ -15,8 +15,12 @@ exp(-U / T_high) exactly when the flow is the identity. Consequences:
 - the mean weight estimates Z(T) / Z(T_high), so ``FlowSamples.log_partition`` gives the free-energy difference
   beta F(T) - beta_high F(T_high) = -log Z(T) + log Z(T_high) directly;
 - the draws of a Markov chain are correlated and only as equilibrated as its burn-in (``burn_in`` sweeps at the
-  first draw): averages stay consistent (stationary draws), but the independence sampler's exactness needs i.i.d.
-  proposals, so :class:`samplers.kernels.FlowProposal` refuses this prior.
+  first draw): reweighted averages stay consistent (stationary draws);
+- Metropolis-Hastings with flow proposals stays exact through an exchange (:meth:`exchange_draw`,
+  :meth:`exchange_receive`): chain b of the target proposes x' = f(y_b) from prior chain b, and on acceptance the
+  prior chain takes y_b' = f^-1(x_b). The map (x, y) -> (f(y), f^-1(x)) is an involution of the joint space with
+  target p(x) p_high(y), whose acceptance ratio is that of the independence sampler, p(x') q(x) / (p(x) q(x'));
+  the prior chains' own sweeps keep p_high. It is replica exchange between T and T_high through the flow.
 """
 
 from __future__ import annotations
@@ -86,6 +90,35 @@ class BoltzmannPrior(nf.distributions.BaseDistribution):
         z = torch.cat(angles)[:num_samples]
         energy = torch.cat(energies)[:num_samples]
         return z, -energy / self.temperature - self.frame.log_jacobian
+
+    def exchange_draw(self, n: int, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The current states of prior chains 0..n-1 after ``sweeps_between`` sweeps, as draws (z, log p) for
+        Metropolis-Hastings exchanges with n target chains (see the module docstring)."""
+        if n > self.chains.state.shape[0]:
+            raise SamplerInputError(f"{n} target chains need as many prior chains; the prior has "
+                                    f"{self.chains.state.shape[0]}. Attach it with more chains.")
+        if not self.burnt_in:
+            self.chains.sweep(self.burn_in, adapt=True)
+            self.burnt_in = True
+        self.chains.sweep(self.sweeps_between)
+        x, types = self.chains.x[:n], self.chains.types[:n]
+        z, _ = self.frame.to_angles(x, types, self.frame.choose_pins(types, self.generator))
+        return z, -self.chains.energy[:n] / self.temperature - self.frame.log_jacobian
+
+    def exchange_receive(self, accepted: torch.Tensor, z: torch.Tensor) -> None:
+        """Prior chains b where ``accepted[b]`` take the configurations z[b] (pinned frame), at random translations:
+        the second half of an accepted exchange."""
+        rows = accepted.nonzero()[:, 0]
+        if rows.numel() == 0:
+            return
+        state = self.chains.state
+        shift = torch.rand((rows.numel(), self.frame.dim), generator=self.generator, dtype=z.dtype) * self.frame.box
+        x = self.frame.to_positions(z[rows], shift.to(z))
+        types = self.frame.types.to(state.types.device).expand(rows.numel(), -1)
+        state.x[rows] = x.to(state.x)
+        state.types[rows] = types
+        state.energy[rows] = state.target.energy(x.to(state.x), types).to(state.energy)
+        state.n_evaluations += rows.numel() * state.shape[1]
 
     def log_prob(self, z: torch.Tensor, context=None) -> torch.Tensor:
         """log p_high of angles (B, N - 1, d) (float64), the energy of the configuration they describe."""

@@ -12,6 +12,11 @@ of the same driver change x only, which keeps p(x) invariant too; so any mixture
 is exact. The accepted configuration comes in the flow's particle order (pinned particle first, then by species):
 a relabelling, which changes neither the energy nor the label-invariant overlap that the driver records.
 
+With a Boltzmann prior at T_high (:mod:`samplers.flows.prior`), whose draws come from Monte Carlo chains, the
+proposal of chain b is the flow's image of prior chain b, and an accepted proposal hands the flow's inverse image of
+the old configuration to that prior chain: an exchange between the two temperatures through the flow, exact for the
+same ratio (the prior module argues it). With the uniform prior the draws are i.i.d. and nothing is handed back.
+
 One call counts for N attempts (a sweep) and N energy evaluations per chain (a full energy of the proposal).
 """
 
@@ -40,10 +45,6 @@ class FlowProposal(Counting):
     def __init__(self, state, *, flow):
         if flow is None:
             raise SamplerInputError("flow proposals need a trained flow (flow=...).")
-        if flow.settings.prior_temperature is not None:
-            raise SamplerInputError("independent Metropolis-Hastings needs independent proposals, and a Boltzmann "
-                                    "prior draws from Monte Carlo chains; use reweighted samples (the flow sampler) "
-                                    "with this flow, or train one with the uniform prior.")
         flow.frame.check(state.x, state.types)
         self.flow = flow
         self.temperature = state.temperature if flow.settings.temperature_conditioned else None
@@ -54,8 +55,10 @@ class FlowProposal(Counting):
     def attempt(self, state) -> torch.Tensor:
         """One proposal per chain; returns the (B,) accepted mask."""
         n_conf, n, _ = state.shape
-        log_q_now = self.flow.log_prob(state.x, state.types, self.temperature, generator=state.generator)
-        x, types, log_q_new = self.flow.sample(n_conf, self.temperature, generator=state.generator)
+        prior = self.flow.flow.q0
+        log_q_now, z_now = self.flow.pull(state.x, state.types, self.temperature, generator=state.generator)
+        z, log_prior = prior.exchange_draw(n_conf, state.generator)
+        x, types, log_q_new = self.flow.push(z, log_prior, self.temperature, generator=state.generator)
         x, types = x.to(state.x), types.to(state.types.device)
         energy = state.target.energy(x, state.t(types)).to(state.energy)
         log_ratio = -state.beta * (energy - state.energy) + (log_q_now - log_q_new).to(state.energy)
@@ -63,6 +66,7 @@ class FlowProposal(Counting):
         state.x = torch.where(ok[:, None, None], x, state.x)
         state.types = torch.where(ok[:, None], types, state.types)
         state.energy = torch.where(ok, energy, state.energy)
+        prior.exchange_receive(ok, z_now)
         self.tally("flow", torch.zeros(n_conf, dtype=torch.int64), ok)
         state.n_evaluations += n_conf * n
         return ok
