@@ -95,3 +95,15 @@ def test_a_flow_from_a_boltzmann_prior_serves_reweighting_and_exchanges(capsys, 
                         "--temperature", "1.0", "--chains", "4", "--sweeps", "20", "--burn-in", "2",
                         "-o", str(tmp_path / "y.h5"))
     assert 0.0 <= exchange["flow_acceptance"] <= 1.0 and exchange["energy_drift"] < 1e-9
+
+
+def test_compare_samplers_runs_the_flow_samplers_with_their_set_up_charged(trained, capsys, tmp_path):
+    result = run_json(capsys, "compare-samplers", "--model", "ka2d", "--n", "44", "--samplers", "swap", "flow",
+                      "flow-mh", "--flow", str(trained), "--budget-seconds", "0.5", "--burn-in", "5", "--chains", "2",
+                      "-o", str(tmp_path / "cmp"))
+    rows = {row["sampler"]: row for row in result["rows"]}
+    assert set(rows) == {"swap", "flow", "flow-mh"}
+    made = ParticleFlow.load(trained)[1]["report"]["setup_seconds"]
+    assert rows["flow"]["setup_seconds"] == made and rows["flow-mh"]["setup_seconds"] >= made
+    assert rows["swap"]["setup_seconds"] < made
+    assert (tmp_path / "cmp" / "comparison.png").exists()
