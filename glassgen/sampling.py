@@ -495,6 +495,7 @@ def summarize(outcome: SamplingOutcome) -> dict:
         "ess_per_second": energy["ess_per_second"], "ess_per_evaluation": energy["ess_per_evaluation"],
         "seconds": float(result.seconds), "setup_seconds": float(outcome.setup_seconds),
         "ess_per_second_with_setup": energy["ess"] / (result.seconds + outcome.setup_seconds),
+        "ess_fraction": energy["ess"] / max(per_particle.size, 1),  # effective share of the recorded energies
         "energy_drift": float(result.energy_drift),
     }
     if result.overlap is not None and result.overlap.shape[1] > 1:

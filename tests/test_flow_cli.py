@@ -42,7 +42,7 @@ def test_flow_samplers_report_and_save(sampler, trained, capsys, tmp_path):
     out = tmp_path / "x.h5"
     result = run_json(capsys, "sample", "--sampler", sampler, "--flow", str(trained), "--model", "ka2d", "--n", "44",
                       "--temperature", "1.0", "--chains", "4", "--sweeps", "20", "--burn-in", "2", "-o", str(out))
-    assert {"energy_per_particle_mean", "energy_per_particle_stderr", "equilibrated"} <= set(result)
+    assert {"energy_per_particle_mean", "energy_per_particle_stderr", "ess_fraction", "equilibrated"} <= set(result)
     data = load(out)
     assert data.positions.shape == (4, 44, 2) and data.temperature == 1.0
     if sampler == "flow":
