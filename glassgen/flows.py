@@ -156,39 +156,44 @@ def _tail(values, k: int = 20):
 
 
 def attach_prior(flow, target, seed: int = 0, chains: int = 64) -> None:
-    """Give a flow with a Boltzmann prior its Monte Carlo chains (random starts, burnt in at the first draw)."""
+    """Give a flow with a Boltzmann prior its Monte Carlo chains (at least 64, and at least ``chains``, the target
+    chains that exchange with them; random starts, burnt in at the first draw). Their seed is derived from ``seed``
+    apart from the target chains', so the two never share a random stream."""
     if flow.settings.prior_temperature is not None:
-        start = random_start(target.model.name, target.n_particles, batch=chains, seed=seed)
-        flow.attach_prior(target, start.batched_positions(), start.types, seed=seed)
+        prior_seed = int(np.random.SeedSequence([int(seed), 1]).generate_state(1)[0])
+        start = random_start(target.model.name, target.n_particles, batch=max(64, int(chains)), seed=prior_seed)
+        flow.attach_prior(target, start.batched_positions(), start.types, seed=prior_seed)
 
 
-def load_flow(path, model: str, n: int, density: float | None = None, seed: int = 0):
+def load_flow(path, model: str, n: int, density: float | None = None, seed: int = 0, chains: int = 8):
     """The flow saved at ``path`` (``glassgen flow train``), checked against the system it is asked to serve, with
-    its Boltzmann prior's chains attached if it has one. Returns (flow, what was saved with it)."""
+    its Boltzmann prior's chains attached if it has one (enough for ``chains`` target chains). Returns (flow, what
+    was saved with it)."""
     from samplers.flows import ParticleFlow
 
     flow, extra = ParticleFlow.load(path)
     target = ka_target(model, n, density)
     flow.check_system(target.model.name, target.types, target.box)
-    attach_prior(flow, target, seed)
+    attach_prior(flow, target, seed, chains)
     return flow, extra
 
 
 def independent_samples(flow, model: str, n: int, temperature: float, *, budget_seconds: float | None,
-                        samples: int = 100000, seed: int = 0, progress: bool = False):
-    """The ``flow`` sampler: reweighted independent samples until ``samples`` or the budget. Returns a JSON-ready
-    summary (E/N and specific heat with errors, Kish ESS; ``equilibrated`` False when the ESS is below
-    :data:`MIN_ESS`) and the samples (positions (S, N, d), species (S, N), log-weights (S,))."""
+                        samples: int = 100000, keep: int = 8, density: float | None = None, seed: int = 0,
+                        progress: bool = False):
+    """The ``flow`` sampler: reweighted samples until ``samples`` or the budget. Returns a JSON-ready summary (E/N
+    and specific heat with errors, effective sample size; ``equilibrated`` False when it is below :data:`MIN_ESS`)
+    and ``keep`` of the samples drawn in proportion to their weights (positions (keep, N, d), species)."""
     from samplers.flows import draw
 
-    target = ka_target(model, n)
+    target = ka_target(model, n, density)
     result = draw(flow, target, temperature, samples, generator=torch.Generator().manual_seed(seed),
-                  budget_seconds=budget_seconds, keep_samples=True, progress=progress)
+                  budget_seconds=budget_seconds, keep=keep, progress=progress)
     energy = result.energy_per_particle()
-    heat = result.specific_heat() if result.n >= 40 else (math.nan, math.nan)
+    heat = result.specific_heat()
     summary = {"sampler": "flow", "samples": result.n, "ess": energy.ess, "ess_fraction": energy.ess_fraction,
+               "kish_ess": result.kish,
                "energy_per_particle_mean": energy.mean, "energy_per_particle_stderr": energy.stderr,
                "specific_heat": heat[0], "specific_heat_stderr": heat[1], "seconds": result.seconds,
                "equilibrated": bool(energy.ess >= MIN_ESS)}
-    positions = torch.cat([x for x, _ in result.samples])
-    return summary, (positions, torch.cat([t for _, t in result.samples]), result.log_weights)
+    return summary, result.samples

@@ -95,10 +95,10 @@ class SamplerSettings:
         if self.sampler == "swap" and not get_model(self.model).swap_pairs:
             raise InvalidInputError(f"the model {self.model} has no swappable species pairs; swap Monte Carlo needs "
                                     "one (ka2d swaps types 1<->3 and 2<->3). Use metropolis, tempering or pgmc.")
-        if (self.sampler == "tempering" and self.p_swap not in (0.0, SamplerSettings.p_swap)  # given, not default
-                and not get_model(self.model).swap_pairs):
-            raise InvalidInputError(f"the model {self.model} has no swappable species pairs, so tempering cannot make "
-                                    f"{self.p_swap} of its attempts swaps; drop --p-swap (tempering then displaces "
+        if (self.sampler in ("tempering", "flow-hybrid") and self.p_swap not in (0.0, SamplerSettings.p_swap)
+                and not get_model(self.model).swap_pairs):  # a share given, not the default
+            raise InvalidInputError(f"the model {self.model} has no swappable species pairs, so {self.sampler} cannot "
+                                    f"make {self.p_swap} of its attempts swaps; drop --p-swap (it then displaces "
                                     "only) or choose a model with swap pairs (ka2d).")
         if self.sampler in FLOW_SAMPLERS and self.flow is None:
             raise InvalidInputError(f"the {self.sampler} sampler needs a trained flow: give --flow FLOW.pt (make one "
@@ -213,9 +213,9 @@ def _metropolis_like(p_swap_of, p_flow_of=lambda s: 0.0):
 def _flow_cost(sampler, settings: SamplerSettings, callback) -> dict:
     """A flow sampler's set-up: what its flow cost (Monte Carlo data and training), as saved with it, so that
     comparisons charge it; nothing is trained here."""
-    from glassgen.flows import load_flow
+    from samplers.flows import ParticleFlow
 
-    saved = load_flow(settings.flow, settings.model, settings.n, settings.density)[1]
+    saved = ParticleFlow.load(settings.flow)[1]
     return {"flow_setup_seconds": float(saved.get("report", {}).get("setup_seconds", 0.0))}
 
 
@@ -223,7 +223,7 @@ def _load_flow(settings: SamplerSettings):
     """The flow of ``settings.flow``, refused unless it was trained for this model, N and box."""
     from glassgen.flows import load_flow
 
-    return load_flow(settings.flow, settings.model, settings.n, settings.density, settings.seed)[0]
+    return load_flow(settings.flow, settings.model, settings.n, settings.density, settings.seed, settings.chains)[0]
 
 
 def _tempering(settings: SamplerSettings, target, x, types, update):
@@ -268,22 +268,20 @@ def _flow_samples(settings: SamplerSettings, budget_seconds: float | None, progr
     """The ``flow`` sampler: reweighted independent samples of the flow, ``chains`` x ``sweeps`` of them or as many as
     ``budget_seconds`` allows. Returns its summary (E/N and specific heat with errors, Kish ESS; ``equilibrated`` is
     False when the ESS is too small to trust) and a Dataset of ``chains`` configurations drawn from the samples in
-    proportion to their weights (sampling-importance-resampling: repeats when the ESS is small)."""
+    proportion to their weights (without replacement: Gumbel top-k)."""
     from glassgen.flows import independent_samples, load_flow
 
-    flow, saved = load_flow(settings.flow, settings.model, settings.n, settings.density, settings.seed)
-    wanted = 10**7 if budget_seconds is not None else settings.chains * settings.sweeps
-    summary, (x, types, log_weights) = independent_samples(flow, settings.model, settings.n, settings.temperature,
-                                                           budget_seconds=budget_seconds, samples=wanted,
-                                                           seed=settings.seed, progress=progress)
+    flow, saved = load_flow(settings.flow, settings.model, settings.n, settings.density, settings.seed,
+                            settings.chains)
+    wanted = 10**9 if budget_seconds is not None else settings.chains * settings.sweeps
+    summary, (x, types) = independent_samples(flow, settings.model, settings.n, settings.temperature,
+                                              budget_seconds=budget_seconds, samples=wanted, keep=settings.chains,
+                                              density=settings.density, seed=settings.seed, progress=progress)
     setup = float(saved.get("report", {}).get("setup_seconds", 0.0))
     summary.update(model=get_model(settings.model).name, n=settings.n, temperature=settings.temperature,
                    chains=settings.chains, setup_seconds=setup, ess_per_second=summary["ess"] / summary["seconds"],
                    ess_per_second_with_setup=summary["ess"] / (summary["seconds"] + setup))
-    weights = torch.as_tensor(np.exp(log_weights - log_weights.max()))
-    rows = torch.multinomial(weights, settings.chains, replacement=True,
-                             generator=torch.Generator().manual_seed(settings.seed))
-    outcome = SamplingOutcome(settings, None, x[rows], types[rows], torch.as_tensor(flow.frame.box), setup)
+    outcome = SamplingOutcome(settings, None, x, types, torch.as_tensor(flow.frame.box), setup)
     return summary, outcome
 
 

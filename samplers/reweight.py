@@ -18,8 +18,6 @@ the caller reports the ESS with every estimate, which says how far to trust it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import numpy as np
 
 from samplers.target import SamplerInputError
@@ -95,26 +93,3 @@ def thermodynamic_integration(betas, mean_energies, errors=None) -> tuple[np.nda
         weights[1:] += 0.5 * steps[:m]
         variance[m] = np.square(weights * e[: m + 1]).sum()
     return integral, np.sqrt(variance)
-
-
-@dataclass
-class WeightedEstimate:
-    """An importance-sampling estimate with what says how far to trust it.
-
-    mean, stderr : the self-normalised average and its standard error.
-    ess : Kish effective sample size; n : samples drawn; ess_fraction = ess / n.
-    """
-
-    mean: float
-    stderr: float
-    ess: float
-    n: int
-
-    @property
-    def ess_fraction(self) -> float:
-        return self.ess / self.n
-
-    @classmethod
-    def of(cls, values, log_weights) -> WeightedEstimate:
-        mean, stderr = reweighted_mean(values, log_weights)
-        return cls(mean, stderr, kish_ess(log_weights), int(np.asarray(log_weights).size))

@@ -132,10 +132,14 @@ def _independent(args, settings) -> None:
     from glassgen.io import save
 
     given = [flag for flag, value in (("--start", args.start), ("--anneal-from", args.anneal_from),
-                                      ("--checkpoint", args.checkpoint)) if value is not None]
+                                      ("--checkpoint", args.checkpoint), ("--starts", args.starts)) if value is not None]
+    given += ["--burn-in"] if any(a.startswith("--burn-in") for a in args.argv) else []
+    if args.budget_seconds is not None and any(a.startswith("--sweeps") for a in args.argv):
+        raise InvalidInputError("give --sweeps (samples = --chains x --sweeps) or --budget-seconds, not both.")
     if given:
-        raise InvalidInputError(f"{', '.join(given)} do not apply to the {args.sampler} sampler, whose samples are "
-                                "independent draws of the flow; drop them.")
+        raise InvalidInputError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to the "
+                                f"{args.sampler} sampler, whose samples are draws of the flow, not chains; drop "
+                                f"{'it' if len(given) == 1 else 'them'}.")
     summary, outcome = SAMPLER_KINDS[args.sampler].independent(settings, args.budget_seconds, not args.quiet)
     path = save(to_dataset(outcome, provenance(args)), args.output)
     summary["output"] = str(path)

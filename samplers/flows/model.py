@@ -69,6 +69,13 @@ class TorusPrior(nf.distributions.BaseDistribution):
     def exchange_receive(self, accepted: torch.Tensor, z: torch.Tensor) -> None:
         """Nothing: i.i.d. draws keep no state."""
 
+    def chain_state(self) -> dict:
+        """Nothing: i.i.d. draws keep no state (see :meth:`samplers.flows.prior.BoltzmannPrior.chain_state`)."""
+        return {}
+
+    def load_chain_state(self, state: dict) -> None:
+        """Nothing to restore."""
+
     def log_prob(self, z: torch.Tensor, context=None) -> torch.Tensor:
         inside = ((z >= -math.pi) & (z <= math.pi)).flatten(1).all(1)
         log_density = torch.full(inside.shape, self.log_density, dtype=z.dtype, device=z.device)  # not float32
@@ -83,7 +90,7 @@ class UnattachedPrior(nf.distributions.BaseDistribution):
                                 "Monte Carlo chains with flow.attach_prior(target, positions, types) first "
                                 "(glassgen.flows.load_flow does).")
 
-    forward = log_prob = _refuse
+    forward = log_prob = exchange_draw = exchange_receive = chain_state = load_chain_state = _refuse
 
 
 @dataclass(frozen=True)
@@ -110,8 +117,9 @@ class FlowSettings:
 
     def __post_init__(self):
         for name in ("n_layers", "n_bins", "hidden", "passes", "n_frequencies", "n_radial"):
-            if int(getattr(self, name)) < 1:
-                raise SamplerInputError(f"flow setting {name} must be >= 1; got {getattr(self, name)}.")
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SamplerInputError(f"flow setting {name} must be an integer >= 1; got {value!r}.")
         if self.messages not in MESSAGES:
             raise SamplerInputError(f"flow setting messages must be one of {MESSAGES}; got {self.messages!r}.")
         if self.prior_temperature is not None and not float(self.prior_temperature) > 0:
@@ -140,7 +148,7 @@ class ParticleFlow(nn.Module):
     def __init__(self, settings: FlowSettings, dtype=torch.float64):
         super().__init__()
         self.settings = settings
-        self.frame = PinnedFrame(torch.tensor(settings.types), torch.tensor(settings.box))
+        self.frame = PinnedFrame(torch.tensor(settings.types), torch.tensor(settings.box, dtype=torch.float64))
         n_free, dim = self.frame.free_types.numel(), self.frame.dim
         tokens = torch.cat([torch.tensor([self.frame.n_types]), self.frame.free_types])
         layers = [CircularSplineCoupling(layer % dim, tokens, self.frame.box, self.frame.n_types,
@@ -179,8 +187,9 @@ class ParticleFlow(nn.Module):
         if temperature is None:
             raise SamplerInputError("this flow is temperature-conditioned: give the temperature.")
         t = torch.as_tensor(temperature, dtype=torch.float64, device=self.device).reshape(-1, 1)
-        if not bool((t > 0).all()):
-            raise SamplerInputError(f"temperatures must be positive; got {t.reshape(-1).tolist()}.")
+        if not bool((t > 0).all()) or t.shape[0] not in (1, n_conf):
+            raise SamplerInputError(f"give one positive temperature or one per configuration ({n_conf}); got "
+                                    f"{t.reshape(-1).tolist()}.")
         return t.expand(n_conf, 1)
 
     def sample(self, n: int, temperature=None, generator: torch.Generator | None = None
@@ -188,11 +197,10 @@ class ParticleFlow(nn.Module):
         """n configurations: positions (n, N, d) in the box, species (n, N) and their log-density (n,) float64:
         log [q(x, k) / r(k | x)] with k the pinned particle (first), the quantity that takes the place of log q(x)
         in importance weights and Metropolis-Hastings ratios (:mod:`samplers.flows.frame`)."""
-        self.flow.q0.generator = generator
-        try:
+        if self.settings.prior_temperature is None:  # i.i.d. draws from the caller's generator
+            z, log_prior = self.flow.q0.exchange_draw(int(n), generator)
+        else:  # the Boltzmann prior's chains keep their own generator
             z, log_prior = self.flow.q0(int(n))
-        finally:
-            self.flow.q0.generator = None
         return self.push(z, log_prior, temperature, generator)
 
     def push(self, z: torch.Tensor, log_prior: torch.Tensor, temperature=None,
@@ -258,7 +266,7 @@ class ParticleFlow(nn.Module):
     def load(cls, path, map_location="cpu") -> tuple[ParticleFlow, dict]:
         """The flow saved at ``path`` and the extra data saved with it."""
         try:
-            payload = torch.load(path, map_location=map_location, weights_only=False)
+            payload = torch.load(path, map_location=map_location, weights_only=True)  # plain data: no code runs
         except FileNotFoundError:
             raise
         except Exception:  # pickle, zip and torch raise many kinds for a file that is not theirs

@@ -71,6 +71,7 @@ class BoltzmannPrior(nf.distributions.BaseDistribution):
         self.energy = DensePairEnergy(target).energy if has_table else target.energy
         self.generator = torch.Generator().manual_seed(seed + 1)
         self.burnt_in = False
+        self.last_chains = None
 
     def __repr__(self) -> str:
         return f"BoltzmannPrior(T_high = {self.temperature:g}, {self.chains.state.shape[0]} Monte Carlo chains)"
@@ -80,15 +81,17 @@ class BoltzmannPrior(nf.distributions.BaseDistribution):
         if not self.burnt_in:
             self.chains.sweep(self.burn_in, adapt=True)
             self.burnt_in = True
-        angles, energies = [], []
+        angles, energies, chains = [], [], []
         while sum(a.shape[0] for a in angles) < num_samples:
             self.chains.sweep(self.sweeps_between)
             x, types = self.chains.x, self.chains.types
             pins = self.frame.choose_pins(types, self.generator)
             angles.append(self.frame.to_angles(x, types, pins)[0])
             energies.append(self.chains.energy.clone())
+            chains.append(torch.arange(x.shape[0]))
         z = torch.cat(angles)[:num_samples]
         energy = torch.cat(energies)[:num_samples]
+        self.last_chains = torch.cat(chains)[:num_samples]  # which chain each draw came from (for errors)
         return z, -energy / self.temperature - self.frame.log_jacobian
 
     def exchange_draw(self, n: int, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,6 +122,18 @@ class BoltzmannPrior(nf.distributions.BaseDistribution):
         state.types[rows] = types
         state.energy[rows] = state.target.energy(x.to(state.x), types).to(state.energy)
         state.n_evaluations += rows.numel() * state.shape[1]
+
+    def chain_state(self) -> dict:
+        """What the prior's future draws depend on (its chains, generator and burn-in), for exact resumption.
+        (Not ``state_dict``: the flow's own ``state_dict`` recurses into its prior as a module.)"""
+        return {"chains": self.chains.state_dict(), "generator": self.generator.get_state(),
+                "burnt_in": self.burnt_in}
+
+    def load_chain_state(self, state: dict) -> None:
+        """Restore a :meth:`chain_state` of a prior with the same target and number of chains."""
+        self.chains.load_state_dict(state["chains"])
+        self.generator.set_state(state["generator"])
+        self.burnt_in = bool(state["burnt_in"])
 
     def log_prob(self, z: torch.Tensor, context=None) -> torch.Tensor:
         """log p_high of angles (B, N - 1, d) (float64), the energy of the configuration they describe."""

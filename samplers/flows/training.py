@@ -224,12 +224,12 @@ class FlowTrainer:
         payload = {"format": "glassgen-flow-training-1", "flow_settings": asdict(self.flow.settings),
                    "training": asdict(self.settings), "flow": self.flow.state_dict(),
                    "optimizer": self.optimizer.state_dict(), "history": asdict(self.history),
-                   "generator": self.generator.get_state()}
+                   "generator": self.generator.get_state(), "prior": self.flow.flow.q0.chain_state()}
         save_atomically(payload, path)
 
     def load_checkpoint(self, path) -> None:
         """Resume from :meth:`save_checkpoint`'s file; refuses one written with other settings."""
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != "glassgen-flow-training-1":
             raise SamplerInputError(f"{path} is not a flow-training checkpoint; remove it or choose another path.")
         mine = {"flow_settings": asdict(self.flow.settings), "training": asdict(self.settings)}
@@ -243,3 +243,4 @@ class FlowTrainer:
         self.optimizer.load_state_dict(payload["optimizer"])
         self.history = TrainingHistory(**payload["history"])
         self.generator.set_state(payload["generator"])
+        self.flow.flow.q0.load_chain_state(payload["prior"])

@@ -17,7 +17,8 @@ proposal of chain b is the flow's image of prior chain b, and an accepted propos
 the old configuration to that prior chain: an exchange between the two temperatures through the flow, exact for the
 same ratio (the prior module argues it). With the uniform prior the draws are i.i.d. and nothing is handed back.
 
-One call counts for N attempts (a sweep) and N energy evaluations per chain (a full energy of the proposal).
+One call counts for N attempts (a sweep) and N energy evaluations per chain (a full energy of the proposal); a
+Boltzmann prior's own sweeps between draws are its cost, counted by its chains, not here.
 """
 
 from __future__ import annotations
@@ -46,10 +47,21 @@ class FlowProposal(Counting):
         if flow is None:
             raise SamplerInputError("flow proposals need a trained flow (flow=...).")
         flow.frame.check(state.x, state.types)
+        if state.box is None or not torch.allclose(state.box.cpu(), flow.frame.box.to(state.box.dtype), rtol=1e-9):
+            raise SamplerInputError(f"the chains' box {None if state.box is None else state.box.tolist()} is not "
+                                    f"the flow's {flow.frame.box.tolist()}; train a flow for this box.")
         self.flow = flow
         self.temperature = state.temperature if flow.settings.temperature_conditioned else None
         self.attempts = state.shape[1]
         self.counts = {"flow": torch.zeros(2, 1, dtype=torch.int64)}
+
+    def state_dict(self) -> dict:
+        """Counts and, with a Boltzmann prior, its chains (they are part of the joint chain)."""
+        return {**super().state_dict(), "prior": self.flow.flow.q0.chain_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.flow.flow.q0.load_chain_state(state["prior"])
 
     @torch.no_grad()
     def attempt(self, state) -> torch.Tensor:
