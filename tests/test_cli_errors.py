@@ -130,6 +130,8 @@ DATA_MISTAKES = [
     (["flow", "train", "--temperature", "1", "--data", "PLAIN", "-o", "f.pt"], "particles of ka3d"),
     (["flow", "train", "--model", "ka2d", "--n", "10", "--temperature", "1", "-o", "f.pt"],
      "shorter than twice the cut-off"),
+    (["flow", "train", "--temperature", "1", "--uniform-prior", "--prior-temperature", "2", "-o", "f.pt"],
+     "not both"),
 ]
 
 

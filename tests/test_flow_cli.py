@@ -24,7 +24,7 @@ def trained(tmp_path_factory):
     """A flow of KA2D N = 44 at T = 1 trained for a few seconds on compiled swap MC data (a quarter of the budget)."""
     path = tmp_path_factory.mktemp("flow") / "flow.pt"
     assert main(["flow", "train", "--model", "ka2d", "--n", "44", "--temperature", "1.0", "--budget-minutes", "0.12",
-                 "--layers", "2", "--hidden", "16", "--quiet", "-o", str(path)]) == 0
+                 "--layers", "2", "--hidden", "16", "--uniform-prior", "--quiet", "-o", str(path)]) == 0
     return path
 
 
@@ -86,8 +86,7 @@ def test_flow_train_from_the_energy_alone_and_from_a_dataset(capsys, tmp_path):
 def test_a_flow_from_a_boltzmann_prior_serves_reweighting_and_exchanges(capsys, tmp_path):
     path = tmp_path / "hot.pt"
     report = run_json(capsys, "flow", "train", "--model", "ka2d", "--n", "44", "--temperature", "1.0",
-                      "--prior-temperature", "2.0", "--budget-minutes", "0.08", "--layers", "1", "--hidden", "8",
-                      "-o", str(path))
+                      "--budget-minutes", "0.08", "--layers", "1", "--hidden", "8", "-o", str(path))  # T_high = 2T
     assert ParticleFlow.load(path)[0].settings.prior_temperature == 2.0 and report["training"]["steps"] >= 1
     result = run_json(capsys, "sample", "--sampler", "flow", "--flow", str(path), "--model", "ka2d", "--n", "44",
                       "--temperature", "1.0", "--chains", "4", "--sweeps", "64", "-o", str(tmp_path / "x.h5"))

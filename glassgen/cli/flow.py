@@ -16,13 +16,18 @@ ACTIONS = ("train",)
 
 def cmd_flow(args) -> None:
     from glassgen import flows
+    from glassgen.errors import InvalidInputError
     from glassgen.io import load
+
+    if args.uniform_prior and args.prior_temperature is not None:
+        raise InvalidInputError("give --prior-temperature or --uniform-prior, not both.")
+    prior = None if args.uniform_prior else (args.prior_temperature or 2 * max(args.temperature))
 
     architecture = {"n_layers": args.layers, "hidden": args.hidden, "n_bins": args.bins}
     flow, report = flows.train(args.model, args.n, args.temperature, budget_seconds=60 * args.budget_minutes,
                                dataset=None if args.data is None else load(args.data), source=args.source,
                                architecture=architecture, schedule=args.schedule, batch_size=args.batch_size,
-                               lr=args.lr, prior_temperature=args.prior_temperature, seed=args.seed,
+                               lr=args.lr, prior_temperature=prior, seed=args.seed,
                                checkpoint=args.checkpoint, progress=not args.quiet)
     flow.save(args.output, report=report, provenance=provenance(args))
     training = report["training"]
@@ -56,10 +61,13 @@ def add_commands(command) -> None:
                           "energy = reverse KL on the energy alone")
     sub.add_argument("--schedule", choices=SCHEDULES, help="KL schedule (default: forward with data, reverse without)")
     sub.add_argument("--prior-temperature", type=positive_float, metavar="T_HIGH",
-                     help="start the flow from the Boltzmann distribution at T_HIGH (drawn by compiled Monte Carlo "
-                          "chains) instead of the uniform torus; reweighted samples then also give "
+                     help="the flow starts from the Boltzmann distribution at T_HIGH (default: twice the highest "
+                          "--temperature), drawn by compiled Monte Carlo chains; reweighted samples then also give "
                           "log Z(T) - log Z(T_HIGH), and flow-mh/flow-hybrid exchange configurations with the prior's "
                           "chains through the flow (exact: replica exchange between T_HIGH and T)")
+    sub.add_argument("--uniform-prior", action="store_true",
+                     help="start from the uniform torus instead (measured worse: KA2D N = 44, T = 1, Kish ESS 0.02 %% "
+                          "after 15 minutes against 0.07 %% from T_HIGH = 2 after 8)")
     sub.add_argument("--layers", type=positive_int, default=8, help="coupling layers (default 8)")
     sub.add_argument("--hidden", type=positive_int, default=32, help="conditioner width (default 32)")
     sub.add_argument("--bins", type=positive_int, default=8, help="spline bins (default 8)")
