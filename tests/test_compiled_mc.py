@@ -12,7 +12,7 @@ from samplers.mc import MetropolisMC
 from samplers.pgmc import PolicyGuidedMC
 from samplers.target import HarmonicTrap, SamplerInputError
 from samplers.tempering import ParallelTempering
-from samplers.diagnostics import effective_sample_size
+from tests.statistics import distance_ks
 from tests.test_samplers import _error, run_split_and_resumed
 
 
@@ -171,13 +171,10 @@ def test_two_particles_follow_the_radial_boltzmann_law(dim):
         d = mc.x[:, 1] - mc.x[:, 0]
         distances.append((d - 15.5 * torch.round(d / 15.5)).norm(dim=-1).numpy())
     r = np.stack(distances, 1)
-    inside = np.sort(r[r < 7.75])
     grid = np.linspace(1.0, 7.75, 20001)
     weight = grid ** (dim - 1) * np.exp(-target.pair_energy(torch.tensor(grid) ** 2, 0, 0).numpy() / 0.6)
-    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (weight[1:] + weight[:-1]) * np.diff(grid))])
-    ks = np.max(np.abs(np.arange(1, inside.size + 1) / inside.size - np.interp(inside, grid, cdf / cdf[-1])))
-    n_eff = effective_sample_size(r) * inside.size / r.size
-    assert ks < 1.95 / math.sqrt(n_eff), (ks, n_eff)  # 99.9 % Kolmogorov-Smirnov
+    ks, threshold = distance_ks(r, grid, weight, 7.75)
+    assert ks < threshold, (ks, threshold)  # 99.9 % Kolmogorov-Smirnov
     assert np.mean(r < 5.0) > 0.1  # within the cut-off often enough to test the potential
 
 

@@ -14,7 +14,7 @@ sigma^2 / stderr^2 (correlations): a chain-drawn prior that decorrelates slowly 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch

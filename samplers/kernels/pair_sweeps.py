@@ -21,6 +21,18 @@ from samplers.kernels.swap import SwapPairs
 from samplers.target import SamplerInputError
 
 
+def pair_table(state):
+    """The target's compiled pair table for these chains, or a SamplerInputError naming what compiled sweeps lack."""
+    missing = CompiledSweeps.missing(state)
+    if missing:
+        raise SamplerInputError(f"the compiled engine needs {', '.join(missing)}; use engine='torch'.")
+    table = state.target.pair_coefficients()
+    if table.n_types < state.n_types:
+        raise SamplerInputError(f"the target's pair table has {table.n_types} species; the chains hold "
+                                f"{state.n_types}.")
+    return table
+
+
 class CompiledSweeps(Displacement):
     """One call = one sweep (N attempts per chain) of displacements and swaps, compiled.
 
@@ -54,16 +66,9 @@ class CompiledSweeps(Displacement):
 
     def __init__(self, state, *, step=0.1, acceptance_window=(0.3, 0.5), p_swap: float = 0.0, swap_pairs=None):
         super().__init__(state, step=step, acceptance_window=acceptance_window)
-        missing = self.missing(state)
-        if missing:
-            raise SamplerInputError(f"the compiled engine needs {', '.join(missing)}; use engine='torch'.")
         from samplers.compiled import PairSweeps
 
-        table = state.target.pair_coefficients()
-        if table.n_types < state.n_types:
-            raise SamplerInputError(f"the target's pair table has {table.n_types} species; the chains hold "
-                                    f"{state.n_types}.")
-        self.sweeps = PairSweeps(table, state.box.numpy())
+        self.sweeps = PairSweeps(pair_table(state), state.box.numpy())
         self.p_swap = float(p_swap)
         self.pairs = SwapPairs(state, swap_pairs) if self.p_swap > 0 else ()
         if self.pairs:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from samplers.kernels.base import Counting
-from samplers.kernels.pair_sweeps import CompiledSweeps
+from samplers.kernels.pair_sweeps import pair_table
 from samplers.target import SamplerInputError
 
 #: Calls between fresh evaluations of the local energies.
@@ -53,13 +53,7 @@ class PolicySweeps(Counting):
     def __init__(self, state, policy, p_swap: float = 0.0, pairs=()):
         from samplers.compiled_policy import PolicyPairSweeps
 
-        missing = CompiledSweeps.missing(state)
-        if missing:
-            raise SamplerInputError(f"the compiled engine needs {', '.join(missing)}; use engine='torch'.")
-        table = state.target.pair_coefficients()
-        if table.n_types < state.n_types:
-            raise SamplerInputError(f"the target's pair table has {table.n_types} species; the chains hold "
-                                    f"{state.n_types}.")
+        table = pair_table(state)
         if policy.log_max_scale is None:
             raise SamplerInputError("the compiled engine needs a policy with max_scale (at most a quarter of the "
                                     "smallest box edge).")
