@@ -142,11 +142,16 @@ def _gaussians(state, out):
             out[k + 1] = v * factor
 
 
+#: Floor of log sigma, shared with ``MovePolicy.log_sigma``: an energy-dependent scale must not underflow to 0,
+#: where the proposal density (and, in training, the policy gradient) became NaN after an overlapping trial move.
+LOG_MIN_SCALE = math.log(1e-3)
+
+
 @numba.njit(cache=True)
 def _log_sigma(policy, s, e, log_max, sloped):
-    """log sigma = min(a_s + b_s e, log_max) of a particle of species s with local energy e."""
+    """log sigma = a_s + b_s e of a particle of species s with local energy e, within [LOG_MIN_SCALE, log_max]."""
     value = policy[LOG_SCALE, s] + policy[SLOPE, s] * e if sloped else policy[LOG_SCALE, s]
-    return min(value, log_max)
+    return max(min(value, log_max), LOG_MIN_SCALE)
 
 
 @numba.njit(cache=True, error_model="numpy")

@@ -28,7 +28,7 @@ Policies (:class:`MovePolicy`):
 
 - displacement of a uniformly chosen particle i of species s by a Gaussian of scale sigma, with
   log sigma = a_s (+ b_s e_i when ``energy_scale``; e_i its local energy, ``target.local_energies``), capped at a
-  quarter of the smallest box edge. In a periodic box q is the wrapped Gaussian (a sum over the nearest images, exact
+  quarter of the smallest box edge and floored at 1e-3 (a scale that underflowed to 0 made the density NaN). In a periodic box q is the wrapped Gaussian (a sum over the nearest images, exact
   to 1e-8 at the cap). With b_s != 0 the proposal is not symmetric: the backward scale is evaluated with the particle
   at its new place, where its local energy is e_i + dU (exact for pair plus one-body energies, the protocol's
   definition of local energies);
@@ -117,10 +117,12 @@ class MovePolicy(nn.Module):
 
     def log_sigma(self, species: torch.Tensor, energy: torch.Tensor | None = None) -> torch.Tensor:
         """log sigma of moving particles of ``species`` with local ``energy`` (same shape; None when unused)."""
+        from samplers.compiled_policy import LOG_MIN_SCALE  # the compiled kernels' floor, so both paths agree
+
         out = self.log_scale[species]
         if self.energy_slope is not None:
             out = out + self.energy_slope[species] * energy
-        return out if self.log_max_scale is None else out.clamp(max=self.log_max_scale)
+        return out.clamp(min=LOG_MIN_SCALE, max=self.log_max_scale)
 
     @staticmethod
     def log_displacement_density(displacement: torch.Tensor, log_sigma: torch.Tensor,

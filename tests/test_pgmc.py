@@ -276,3 +276,17 @@ def test_pgmc_imports_nothing_from_glassgen():
     code = "import sys, samplers.pgmc; print(any(m.startswith('glassgen') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_training_survives_trial_moves_into_overlaps():
+    """A steep negative energy slope sends the backward scale of a move into an overlap towards 0; the floor of
+    the scale keeps the density, the ratio and the policy gradient finite (they were NaN, and training died)."""
+    target = PeriodicPair(dim=2, box_length=3.0, epsilon=1e6, sigma=1.4)
+    x0 = torch.rand(64, 2, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 3.0
+    mc = PolicyGuidedMC(target, x0, temperature=1.0, scale=0.5, energy_scale=True, seed=3)
+    with torch.no_grad():
+        mc.policy.energy_slope.fill_(-5.0)
+    moves = mc.propose_moves(8)
+    assert not torch.isnan(moves.log_ratio).any() and torch.isinf(moves.log_ratio).sum() < moves.log_ratio.numel()
+    mc.train(3, lr=0.01)
+    assert all(torch.isfinite(p).all() for p in mc.policy.parameters())

@@ -217,7 +217,8 @@ def cmd_compare(args) -> None:
         return
     header = (f"{'T':>6} {'sampler':>11} {'E/N':>17} {'equil':>5} {'tau_E':>8} {'ESS_E/s':>9} {'ESS_Q/s':>9} "
               f"{'acc':>6} {'swap':>6}")
-    print("ESS_Q/s 'not yet': the overlap did not decay within the budget (run longer to measure it)")
+    print("ESS_Q/s 'not yet': the overlap did not decay within the budget (run longer to measure it); for tempering "
+          "the ladder's round trips instead")
     print("equil 'no': the energy drifted, or the chains crystallised or demixed; that E/N is no equilibrium value")
     print(header)
     for r in rows:
@@ -231,7 +232,10 @@ def cmd_compare(args) -> None:
         else:
             tau = f"{r['tau_int_energy_sweeps']:.1f}"
             acceptance = f"{min(r['acceptance']):.2f}" if r["acceptance"] else f"{r['flow_acceptance']:.2f}"
-            ess_q = "not yet" if ess_q is None else f"{ess_q:.3g}"
+            if "round_trips" in r:  # tempering: exchanges, not relaxation, change a rung's structure
+                ess_q = f"{r['round_trips']} trips"
+            else:
+                ess_q = "not yet" if ess_q is None else f"{ess_q:.3g}"
         print(f"{r['temperature']:>6g} {r['sampler']:>11} {r['energy_per_particle_mean']:>9.4f} +- "
               f"{r['energy_per_particle_stderr']:.4f} {equilibrated:>5} {tau:>8} {r['ess_per_second']:>9.3g} "
               f"{ess_q:>9} {acceptance:>6} {'-' if swap is None else f'{min(swap):.3f}':>6}")
