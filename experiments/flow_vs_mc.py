@@ -146,7 +146,7 @@ def main() -> None:
     attach_prior(flow, target, args.seed)
     settings = TrainingSettings(steps=args.steps, batch_size=args.batch, lr=args.lr, schedule=args.schedule,
                                 temperatures=(args.temperature,), seed=args.seed)
-    trainer = FlowTrainer(flow, target, settings, data=(x, types, torch.full((x.shape[0],), args.temperature)))
+    trainer = FlowTrainer(flow, target, settings, data=(x, types, torch.full((x.shape[0],), args.temperature, dtype=torch.float64)))
     history = trainer.train(budget_seconds=args.train_minutes * 60)
     out["training"] = {"steps": history.steps, "seconds": history.seconds, "weights": flow.size,
                        "final_forward_loss": float(np.nanmean(history.forward[-20:])) if history.steps else None,

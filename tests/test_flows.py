@@ -15,20 +15,20 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 def small_flow(types=(0, 0, 0, 1, 1), box=(3.0, 2.5), layers=3, conditioned=False, seed=1, scale=0.5,
-               messages="spectral", sheared=False):
+               messages="spectral"):
     """A flow far from the identity (random last layers), so that the checks below test a non-trivial map."""
     torch.manual_seed(seed)
     flow = ParticleFlow(FlowSettings("test", types=types, box=box, n_layers=layers, hidden=16, n_bins=5,
-                                     messages=messages, sheared=sheared, temperature_conditioned=conditioned))
+                                     messages=messages, temperature_conditioned=conditioned))
     with torch.no_grad():
         for layer in flow.flow.flows:
             layer.conditioner.head[-1].weight.normal_(0.0, scale)
     return flow
 
 
-@pytest.mark.parametrize("messages, sheared", [("spectral", False), ("pairwise", False), ("spectral", True)])
-def test_log_density_is_the_change_of_variables_with_an_autograd_jacobian(messages, sheared):
-    flow = small_flow(messages=messages, sheared=sheared, layers=4)
+@pytest.mark.parametrize("messages", ["spectral", "pairwise"])
+def test_log_density_is_the_change_of_variables_with_an_autograd_jacobian(messages):
+    flow = small_flow(messages=messages)
     z, log_prior = flow.flow.q0(3)
     for row in range(3):
         def forward(v):
@@ -42,9 +42,9 @@ def test_log_density_is_the_change_of_variables_with_an_autograd_jacobian(messag
         assert float(flow.flow.log_prob(angles)) == pytest.approx(expected, abs=1e-9)
 
 
-@pytest.mark.parametrize("messages, sheared", [("spectral", False), ("pairwise", False), ("spectral", True)])
-def test_inverse_of_forward_is_the_identity_in_float64(messages, sheared):
-    flow = small_flow(conditioned=True, messages=messages, sheared=sheared, layers=4)
+@pytest.mark.parametrize("messages", ["spectral", "pairwise"])
+def test_inverse_of_forward_is_the_identity_in_float64(messages):
+    flow = small_flow(conditioned=True, messages=messages)
     z, _ = flow.flow.q0(50)
     context = torch.full((50, 1), 0.7, dtype=torch.float64)
     x = flow.flow.forward(z, context=context)
@@ -53,11 +53,10 @@ def test_inverse_of_forward_is_the_identity_in_float64(messages, sheared):
     assert float((back - z).abs().max()) < 1e-10
 
 
-@pytest.mark.parametrize("messages, box, sheared", [("spectral", (3.0, 3.0), False), ("pairwise", (3.0, 3.0), False),
-                                                   ("spectral", (3.0, 3.0, 3.0), False),
-                                                   ("spectral", (3.0, 3.0, 3.0), True)])
-def test_log_q_is_invariant_under_translations_and_relabelling_of_identical_particles(messages, box, sheared):
-    flow = small_flow(box=box, messages=messages, sheared=sheared, layers=6)
+@pytest.mark.parametrize("messages,box", [("spectral", (3.0, 3.0)), ("pairwise", (3.0, 3.0)),
+                                          ("spectral", (3.0, 3.0, 3.0))])
+def test_log_q_is_invariant_under_translations_and_relabelling_of_identical_particles(messages, box):
+    flow = small_flow(box=box, messages=messages)
     generator = torch.Generator().manual_seed(3)
     x, types, log_q = flow.sample(8, generator=generator)
     pins = torch.zeros(8, dtype=torch.int64)  # sample() puts the pinned particle first

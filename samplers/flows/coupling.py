@@ -40,9 +40,8 @@ class CircularSplineCoupling(nf.flows.Flow):
     """
 
     def __init__(self, axis: int, tokens: torch.Tensor, box: torch.Tensor, n_types: int, *, n_bins: int = 8,
-                 sheared: bool = False, **conditioner):
+                 **conditioner):
         super().__init__()
-        self.sheared = bool(sheared)
         box = torch.as_tensor(box, dtype=torch.float64).reshape(-1)
         self.axis, self.n_bins, self.dim = int(axis), int(n_bins), box.numel()
         self.fixed = [a for a in range(self.dim) if a != self.axis]
@@ -53,27 +52,9 @@ class CircularSplineCoupling(nf.flows.Flow):
             self.conditioner.head[-1].bias[2 * self.n_bins:] = IDENTITY_SLOPE
 
     def __repr__(self) -> str:
-        shear = ", sheared" if self.sheared else ""
-        return (f"CircularSplineCoupling(axis {self.axis}{shear}, {self.n_bins} bins | {self.conditioner.size} "
-                "weights)")
-
-    def _shear(self, angles: torch.Tensor, sign: int) -> torch.Tensor:
-        """The unimodular change of torus coordinates w_b = a_b + sign a_axis (b != axis), w_axis = a_axis, on angles
-        measured from -pi (so the pinned particle at -pi stays there). A bijection of the torus with Jacobian 1."""
-        u = angles + math.pi
-        u = torch.cat([u[..., b:b + 1] + sign * u[..., self.axis:self.axis + 1] if b != self.axis
-                       else u[..., b:b + 1] for b in range(self.dim)], -1)
-        return torch.remainder(u, 2 * math.pi) - math.pi
+        return f"CircularSplineCoupling(axis {self.axis}, {self.n_bins} bins | {self.conditioner.size} weights)"
 
     def _spline(self, angles: torch.Tensor, context, inverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self.sheared:
-            return self._axis_spline(angles, context, inverse)
-        # Condition on the projections a_b + a_axis instead of a_b: the axis moves particles along a diagonal, given
-        # another set of coordinates than the plain coupling sees (the shear leaves a_axis itself unchanged).
-        out, log_det = self._axis_spline(self._shear(angles, +1), context, inverse)
-        return self._shear(out, -1), log_det
-
-    def _axis_spline(self, angles: torch.Tensor, context, inverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
         n_conf = angles.shape[0]
         fixed = angles[..., self.fixed]
         pinned = torch.full_like(fixed[:, :1], -math.pi)

@@ -97,9 +97,7 @@ class UnattachedPrior(nf.distributions.BaseDistribution):
 class FlowSettings:
     """What a flow is: its system, its architecture and its prior (saved with the weights).
 
-    ``sheared``: every other round of couplings through the axes works in sheared torus coordinates
-    (:meth:`samplers.flows.coupling.CircularSplineCoupling._shear`), so that it sees other projections of the
-    configuration. ``prior_temperature``: None for the uniform prior on the torus, else T_high of a Boltzmann prior
+    ``prior_temperature``: None for the uniform prior on the torus, else T_high of a Boltzmann prior
     (:class:`samplers.flows.prior.BoltzmannPrior`), which must be attached (:meth:`ParticleFlow.attach_prior`)
     before the flow samples or evaluates densities.
     """
@@ -114,7 +112,6 @@ class FlowSettings:
     n_frequencies: int = 4
     n_radial: int = 8
     messages: str = "spectral"
-    sheared: bool = False
     temperature_conditioned: bool = False
     prior_temperature: float | None = None
 
@@ -155,7 +152,7 @@ class ParticleFlow(nn.Module):
         n_free, dim = self.frame.free_types.numel(), self.frame.dim
         tokens = torch.cat([torch.tensor([self.frame.n_types]), self.frame.free_types])
         layers = [CircularSplineCoupling(layer % dim, tokens, self.frame.box, self.frame.n_types,
-                                         sheared=settings.sheared and (layer // dim) % 2 == 1, n_bins=settings.n_bins, hidden=settings.hidden, passes=settings.passes,
+                                         n_bins=settings.n_bins, hidden=settings.hidden, passes=settings.passes,
                                          n_frequencies=settings.n_frequencies, n_radial=settings.n_radial,
                                          messages=settings.messages, temperature_conditioned=settings.temperature_conditioned)
                   for layer in range(settings.n_layers)]

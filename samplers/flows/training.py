@@ -135,8 +135,9 @@ class FlowTrainer:
         x = torch.as_tensor(x, dtype=torch.float64)
         types = self.flow.frame.check(x, types)
         temperatures = torch.as_tensor(temperatures, dtype=torch.float64).reshape(-1).expand(x.shape[0]).clone()
-        if not self.flow.settings.temperature_conditioned and not bool(
-                (temperatures == float(self.settings.temperatures[0])).all()):
+        if not self.flow.settings.temperature_conditioned and not bool(torch.isclose(
+                temperatures, torch.tensor(float(self.settings.temperatures[0]), dtype=torch.float64),
+                rtol=1e-6).all()):  # float32 copies of the temperature are the same temperature
             raise SamplerInputError("the data hold other temperatures than the one this unconditioned flow trains at.")
         return x, types, temperatures
 
