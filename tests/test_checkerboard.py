@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from samplers.diagnostics import effective_sample_size, standard_error
+from samplers.diagnostics import standard_error
 from samplers.mc import MetropolisMC
 from samplers.target import HarmonicTrap, PeriodicPair, SamplerInputError
+from tests.statistics import distance_ks
 
 
 def test_moved_particles_never_interact():
@@ -144,14 +145,10 @@ def test_periodic_pair_distance_is_exact():
         mc.sweep(1)
         distances.append(target.pair_distance(mc.x).numpy())
     r = np.stack(distances, 1)
-    inside = np.sort(r[r < 1.5])
     grid = np.linspace(0.0, 1.5, 4001)
-    density = target.distance_density(grid, 1.0)
-    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(grid))])
-    ks = np.max(np.abs(np.arange(1, inside.size + 1) / inside.size - np.interp(inside, grid, cdf)))
-    n_eff = effective_sample_size(r) * inside.size / r.size
+    ks, n_eff = distance_ks(r, grid, target.distance_density(grid, 1.0), 1.5)
     assert ks < 1.95 / math.sqrt(n_eff), (ks, n_eff)
-    assert np.max(np.abs(np.arange(1, inside.size + 1) / inside.size - (inside / 1.5) ** 2)) > 10 / math.sqrt(n_eff)
+    assert distance_ks(r, grid, grid, 1.5)[0] > 10 / math.sqrt(n_eff)  # the repulsion matters (ideal gas: 2 pi r)
 
 
 def test_detailed_balance_of_one_update_on_a_ring():

@@ -173,8 +173,8 @@ def test_two_particles_follow_the_radial_boltzmann_law(dim):
     r = np.stack(distances, 1)
     grid = np.linspace(1.0, 7.75, 20001)
     weight = grid ** (dim - 1) * np.exp(-target.pair_energy(torch.tensor(grid) ** 2, 0, 0).numpy() / 0.6)
-    ks, threshold = distance_ks(r, grid, weight, 7.75)
-    assert ks < threshold, (ks, threshold)  # 99.9 % Kolmogorov-Smirnov
+    ks, n_eff = distance_ks(r, grid, weight, 7.75)
+    assert ks < 1.95 / math.sqrt(n_eff), (ks, n_eff)  # 99.9 % Kolmogorov-Smirnov
     assert np.mean(r < 5.0) > 0.1  # within the cut-off often enough to test the potential
 
 

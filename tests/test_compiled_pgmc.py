@@ -131,8 +131,8 @@ def test_energy_dependent_displacements_keep_the_radial_boltzmann_law():
     r = np.stack(distances, 1)
     grid = np.linspace(1.0, 7.75, 20001)
     weight = grid * np.exp(-target.pair_energy(torch.tensor(grid) ** 2, 0, 0).numpy() / 0.6)
-    ks, threshold = distance_ks(r, grid, weight, 7.75)
-    assert ks < threshold, (ks, threshold)
+    ks, n_eff = distance_ks(r, grid, weight, 7.75)
+    assert ks < 1.95 / math.sqrt(n_eff), (ks, n_eff)
     assert np.mean(r < 5.0) > 0.2 and 0.1 < float(mc.acceptance[0]) < 0.9
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from samplers.flows import FlowSettings, FlowTrainer, ParticleFlow, TrainingSettings, draw
-from samplers.flows.frame import PinnedFrame
 from samplers.target import PeriodicPair, SamplerInputError
+from tests.statistics import distance_ks
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -151,34 +151,24 @@ def test_reverse_kl_training_raises_the_ess_and_resumes_exactly(tmp_path):
         assert torch.equal(a, b)
 
 
-def _distance_ks(target, r, beta):
-    """KS distance of the minimum-image distances r (< L/2 kept) from the exact density, and the sample count."""
-    inside = np.sort(r[r < 1.5])
-    grid = np.linspace(0.0, 1.5, 4001)
-    density = target.distance_density(grid, beta)
-    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(grid))])
-    return np.max(np.abs(np.arange(1, inside.size + 1) / inside.size - np.interp(inside, grid, cdf))), inside.size
-
-
 @pytest.mark.parametrize("hybrid, prior", [(False, None), (True, None), (False, 2.0)])
 def test_flow_metropolis_hastings_samples_the_exact_distance_density(hybrid, prior):
     """Independent MH with a flow far from the target (and mixed with displacements), and the exchange with a
     Boltzmann prior's chains at T_high = 2: p(r) ~ 2 pi r exp(-beta v) at T = 0.5."""
-    from samplers.diagnostics import effective_sample_size
     from samplers.driver import Driver
     from samplers.kernels import Displacement, FlowProposal
     from samplers.state import ChainState
 
     target = PeriodicPair(dim=2, box_length=3.0, epsilon=4.0, sigma=1.2)
     if prior is None:
-        flow = small_flow(types=(0, 0), box=(3.0, 3.0), layers=2, scale=0.4)
+        flow = small_flow(types=(0, 0), box=(3.0, 3.0), layers=2, scale=2.0)
     else:
         torch.manual_seed(1)
         flow = ParticleFlow(FlowSettings("test", types=(0, 0), box=(3.0, 3.0), n_layers=2, hidden=8,
                                          prior_temperature=prior))
         with torch.no_grad():
             for layer in flow.flow.flows:
-                layer.conditioner.head[-1].weight.normal_(0.0, 0.4)
+                layer.conditioner.head[-1].weight.normal_(0.0, 2.0)
         hot = torch.rand(256, 2, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 3.0
         flow.attach_prior(target, hot, torch.zeros(2, dtype=torch.int64), sweeps_between=1, burn_in=20, seed=3)
     x0 = torch.rand(256, 2, 2, generator=torch.Generator().manual_seed(8), dtype=torch.float64) * 3.0
@@ -192,15 +182,19 @@ def test_flow_metropolis_hastings_samples_the_exact_distance_density(hybrid, pri
         driver.sweep(1)
         distances.append(target.pair_distance(driver.x).numpy())
     r = np.stack(distances, 1)
-    ks, count = _distance_ks(target, r, beta=2.0)
-    n_eff = effective_sample_size(r) * count / r.size
+    grid = np.linspace(0.0, 1.5, 4001)
+    density = target.distance_density(grid, 2.0)
+    ks, n_eff = distance_ks(r, grid, density, 1.5)
     assert ks < 1.95 / math.sqrt(n_eff), (ks, n_eff)
     tried, accepted = driver.counts("flow")
     assert 0.05 < float(accepted.sum()) / float(tried.sum()) < 0.95  # proposals are neither all taken nor all refused
     with torch.no_grad():
         own, _, _ = flow.sample(20000, generator=torch.Generator().manual_seed(1))
-    ks_flow, count_flow = _distance_ks(target, target.pair_distance(own).numpy(), beta=2.0)
-    assert ks_flow > 10 / math.sqrt(count_flow)  # the flow alone is wrong: the test can fail
+    own_r = target.pair_distance(own).numpy()[None]
+    ks_flow, count_flow = distance_ks(own_r, grid, density, 1.5, independent=True)
+    assert ks_flow > 10 / math.sqrt(count_flow)  # the flow alone is wrong
+    # and far from the ideal gas: MH that forgot q would sample q p, not p, and the test above would see it.
+    assert distance_ks(own_r, grid, grid, 1.5, independent=True)[0] > 10 / math.sqrt(count_flow)
     assert driver.state.fresh_energy().sub(driver.energy).abs().max() < 1e-12
 
 

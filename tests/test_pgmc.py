@@ -8,10 +8,10 @@ import pytest
 import torch
 from scipy import optimize
 
-from samplers.diagnostics import effective_sample_size, standard_error
+from samplers.diagnostics import standard_error
 from samplers.pgmc import MovePolicy, PolicyGuidedMC
 from samplers.target import BaseTarget, HarmonicTrap, PeriodicPair, SamplerInputError
-from tests.statistics import balance_p_values
+from tests.statistics import balance_p_values, distance_ks
 from tests.test_samplers import _error, ka2d_md  # noqa: F401  (the MD reference fixture)
 
 
@@ -67,15 +67,10 @@ def test_periodic_pair_distance_follows_the_radial_integral():
         mc.sweep(1)
         distances.append(target.pair_distance(mc.x).numpy())
     r = np.stack(distances, 1)  # (B, S)
-    inside = np.sort(r[r < 1.5])
     grid = np.linspace(0.0, 1.5, 4001)
-    density = target.distance_density(grid, 1.0)
-    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(grid))])
-    empirical = np.arange(1, inside.size + 1) / inside.size
-    ks = np.max(np.abs(empirical - np.interp(inside, grid, cdf)))
-    n_eff = effective_sample_size(r) * inside.size / r.size
+    ks, n_eff = distance_ks(r, grid, target.distance_density(grid, 1.0), 1.5)
     assert ks < 1.95 / math.sqrt(n_eff), (ks, n_eff)  # KS at 99.9 %
-    assert np.max(np.abs(empirical - (inside / 1.5) ** 3)) > 10 / math.sqrt(n_eff)  # the repulsion matters
+    assert distance_ks(r, grid, grid**2, 1.5)[0] > 10 / math.sqrt(n_eff)  # the repulsion matters
 
 
 class SitePairs(BaseTarget):

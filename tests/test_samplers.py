@@ -8,9 +8,10 @@ import pytest
 import torch
 from scipy import stats
 
-from samplers.diagnostics import effective_sample_size, standard_error
+from samplers.diagnostics import standard_error
 from samplers.mc import MetropolisMC
 from samplers.target import BaseTarget, HarmonicTrap, PeriodicPair, SamplerInputError, Target
+from tests.statistics import distance_ks
 
 
 def test_harmonic_trap_mean_square_distance_is_exact():
@@ -42,19 +43,12 @@ def test_periodic_pair_distance_follows_the_radial_integral():
         mc.sweep(1)
         distances.append(target.pair_distance(mc.x).numpy())
     r = np.stack(distances, 1)  # (B, S)
-    ess = effective_sample_size(r)
-    inside = np.sort(r[r < 1.5])
     grid = np.linspace(0.0, 1.5, 4001)
-    density = target.distance_density(grid, beta)
-    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(grid))])
-    model = np.interp(inside, grid, cdf)
-    empirical = np.arange(1, inside.size + 1) / inside.size
-    ks = np.max(np.abs(empirical - model))
     # KS at 99.9 % (1.95 / sqrt(n)) with n the effective number of samples inside r < L/2.
-    n_eff = ess * inside.size / r.size
+    ks, n_eff = distance_ks(r, grid, target.distance_density(grid, beta), 1.5)
     assert ks < 1.95 / math.sqrt(n_eff), (ks, n_eff)
     # The repulsion must matter: the constrained density differs visibly from the ideal-gas r^2 law.
-    assert np.max(np.abs(empirical - (inside / 1.5) ** 3)) > 10 / math.sqrt(n_eff)
+    assert distance_ks(r, grid, grid**2, 1.5)[0] > 10 / math.sqrt(n_eff)
 
 
 class SiteField(BaseTarget):
