@@ -332,8 +332,8 @@ def test_load_checks_arguments_against_a_native_file(botan, tmp_path):
 def test_other_schema_version_is_refused(botan, tmp_path):
     path = save(botan.subset([0]), tmp_path / "old.h5")
     with h5py.File(path, "a") as f:
-        f.attrs["schema_version"] = 2
-    with pytest.raises(SchemaVersionError, match="version 2.*reads version 1") as err:
+        f.attrs["schema_version"] = 3
+    with pytest.raises(SchemaVersionError, match="version 3.*reads versions 1 and 2") as err:
         load(path)
     assert "Upgrade glassgen" in str(err.value)
 
@@ -411,3 +411,66 @@ def test_propensity_from_replicas_takes_the_minimum_image():
     np.testing.assert_allclose(propensity_from_replicas(initial, replicas, box), [0.3, 0.5])
     with pytest.raises(InvalidInputError, match="replicas"):
         propensity_from_replicas(initial, replicas[:, :1], box)
+
+
+# ------------------------------------------------------------------------------------ data at several temperatures
+def _small(temperature, m=3, n=8, seed=0, **fields):
+    rng = np.random.default_rng(seed)
+    return Dataset(positions=rng.uniform(0, 5, (m, n, 3)), types=np.array([0] * 6 + [1] * 2), box=np.full(3, 5.0),
+                   model="ka3d", temperature=temperature, **fields)
+
+
+def test_concatenating_temperatures_keeps_each_configurations_temperature():
+    mixed = Dataset.concatenate([_small(0.8), _small(0.5, m=2, seed=1)])
+    assert mixed.temperature is None and mixed.distinct_temperatures == [0.5, 0.8]
+    np.testing.assert_array_equal(mixed.temperatures, [0.8, 0.8, 0.8, 0.5, 0.5])
+    cold = mixed.select_temperatures([0.5])
+    assert cold.temperature == 0.5 and cold.n_configurations == 2
+    np.testing.assert_array_equal(cold.positions, _small(0.5, m=2, seed=1).positions)
+    same = Dataset.concatenate([_small(0.8), _small(0.8, seed=1)])  # one temperature stays a scalar
+    assert same.temperature == 0.8 and same.temperatures is None
+    with pytest.raises(InvalidInputError, match=r"temperature 0\.6 is not in the data; it holds 0\.5, 0\.8"):
+        mixed.select_temperatures([0.6])
+    with pytest.raises(InvalidInputError, match="whether the temperature is known"):
+        Dataset.concatenate([_small(0.8), _small(None)])
+
+
+def test_times_in_units_of_tau_alpha_round_trip_as_schema_2(tmp_path):
+    m, k = 3, 2
+    data = _small(None, temperatures=[0.8, 0.8, 0.5], times=[0.5, 1.0], time_unit="tau_alpha",
+                  tau_alpha=[2.6, 2.6, 110.0], propensity=np.random.default_rng(2).uniform(0, 1, (m, k, 8)),
+                  extras={"split": np.array([0, 1, 1], dtype=np.int8)})
+    path = save(data, tmp_path / "mixed.h5")
+    with h5py.File(path) as f:
+        assert f.attrs["schema_version"] == 2  # an older reader, which knows only version 1, refuses it
+    back = load(path)
+    assert back.time_unit == "tau_alpha" and back.temperature is None
+    np.testing.assert_array_equal(back.tau_alpha, data.tau_alpha)
+    np.testing.assert_array_equal(back.temperatures, data.temperatures)
+    np.testing.assert_array_equal(back.propensity, data.propensity)
+    assert back.select_split("test").n_configurations == 2
+    assert load(path, temperatures=[0.5]).select_split("test").tau_alpha.tolist() == [110.0]
+    with pytest.raises(InvalidInputError, match="hold no train configurations"):
+        load(path, temperatures=[0.5]).select_split("train")
+    with pytest.raises(InvalidInputError, match="need tau_alpha"):
+        replace(data, tau_alpha=None)
+    with pytest.raises(InvalidInputError, match="disagrees with the configurations' temperatures"):
+        _small(0.8, temperatures=[0.8, 0.8, 0.5])
+
+
+def test_compact_files_store_float32_and_read_back_float64(tmp_path):
+    data = _small(0.8, m=4, n=8, times=[1.0], propensity=np.random.default_rng(3).uniform(0, 1, (4, 1, 8)))
+    back = load(save(data, tmp_path / "compact.h5", compact=True))
+    with h5py.File(tmp_path / "compact.h5") as f:
+        assert f["propensity"].dtype == np.float32 and f["positions"].dtype == np.float32
+    assert back.propensity.dtype == np.float64
+    np.testing.assert_allclose(back.propensity, data.propensity, rtol=1e-7)
+    np.testing.assert_allclose(back.positions, data.positions, rtol=1e-7)
+
+
+def test_a_shipped_name_missing_from_the_installation_says_how_to_build_it(monkeypatch, tmp_path):
+    import glassgen.io as gio
+
+    monkeypatch.setattr(gio, "DATA_FOLDER", tmp_path)
+    with pytest.raises(InvalidInputError, match="glassgen dataset build ka2d-multiT"):
+        load("ka2d-multiT")

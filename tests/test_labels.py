@@ -62,7 +62,12 @@ def test_labels_equal_an_independent_replica_run(liquid):
         state = run(nve, state, steps - done)
         done = steps
         xt = state.positions.numpy()
-        np.testing.assert_allclose(labels.propensity[k], np.linalg.norm(xt - x0, axis=-1).mean(0), rtol=1e-12)
+        distance = np.linalg.norm(xt - x0, axis=-1)
+        np.testing.assert_allclose(labels.propensity[k], distance.mean(0), rtol=1e-12)
+        # By-products: the halves of the replicas (R = 3: replica 0, then replicas 1 and 2) and F_s(7.25) of A.
+        np.testing.assert_allclose(labels.propensity_halves[:, k], [distance[0], distance[1:].mean(0)], rtol=1e-12)
+        qr = 7.25 * distance[:, system.types.numpy() == 0]
+        assert labels.fs[k] == pytest.approx(np.mean(np.sin(qr) / qr), rel=1e-10)
         reference = np.mean([_bond_breaking_reference(x0, xt[r], system.types.numpy(), system.box.numpy(), sigma)
                              for r in range(3)], axis=0)
         np.testing.assert_allclose(labels.bond_breaking[k], reference, rtol=1e-12)

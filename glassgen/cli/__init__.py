@@ -22,12 +22,12 @@ import warnings
 from pathlib import Path
 
 import glassgen
-from glassgen.cli import data, flow, learn, sample
-from glassgen.cli._arguments import OneLineParser, check_outputs, positive_int
+from glassgen.cli import data, dataset, flow, learn, sample
+from glassgen.cli._arguments import OneLineParser, add_temperatures, check_outputs, positive_int
 from glassgen.errors import USER_ERRORS
 
 EXIT_USER_ERROR = 2
-EXAMPLES = {**data.EXAMPLES, **learn.EXAMPLES, **sample.EXAMPLES, **flow.EXAMPLES}
+EXAMPLES = {**data.EXAMPLES, **dataset.EXAMPLES, **learn.EXAMPLES, **sample.EXAMPLES, **flow.EXAMPLES}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,11 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="CPU threads for torch and BLAS (default 1: fastest for glassgen's small operations "
                               "and safe on a shared machine; see benchmarks/threads.py)")
         if takes_file:
-            sub.add_argument("file", type=Path, help="glassgen .h5 file, GlassBench/BOTAN .npz file, or a folder of them")
+            sub.add_argument("file", type=Path, help="glassgen .h5 file, GlassBench/BOTAN .npz file, a folder of them, or "
+                                                     "a shipped dataset (ka3d-multiT, ka2d-multiT)")
             sub.add_argument("--model", help="model name (ka3d, ka3d-sf, ka2d); default: inferred from the data")
+            add_temperatures(sub)
         return sub
 
     data.add_commands(command)
+    dataset.add_commands(command)
     learn.add_commands(command)
     sample.add_commands(command)
     flow.add_commands(command)

@@ -118,3 +118,9 @@ def _check_writable(folder: Path, option: str, path: Path) -> None:
         reason = error.strerror or str(error)
         raise InvalidInputError(f"{option} {path}: cannot write in {folder} ({reason}); choose a writable "
                                 "location.") from None
+
+
+def add_temperatures(sub: argparse.ArgumentParser) -> None:
+    """``--temperatures T1 T2 ...``: keep only the configurations at these temperatures (data that mix them)."""
+    sub.add_argument("--temperatures", type=positive_float, nargs="+", metavar="T",
+                     help="use only the configurations at these temperatures (e.g. of ka3d-multiT)")

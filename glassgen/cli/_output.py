@@ -81,7 +81,8 @@ def order_rows(checks: dict) -> list[tuple[str, str]]:
 def load_data(args):
     from glassgen.io import load
 
-    return load(args.file, model=args.model, temperature=getattr(args, "temperature", None))
+    return load(args.file, model=args.model, temperature=getattr(args, "temperature", None),
+                temperatures=args.temperatures)
 
 
 def evaluate_energies(dataset):

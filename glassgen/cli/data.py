@@ -29,14 +29,27 @@ def _present(data, names) -> list[str]:
     return [name for name in names if getattr(data, name) is not None]
 
 
-def _times(times) -> str:
-    """Label times as a person writes them: '0.1, 1, 10'."""
-    return "none" if times is None else ", ".join(f"{t:g}" for t in times)
+def _times(times, unit: str = "lj") -> str:
+    """Label times as a person writes them: '0.1, 1, 10', or '0.1, 1, 2 x tau_alpha'."""
+    if times is None:
+        return "none"
+    return ", ".join(f"{t:g}" for t in times) + (" x tau_alpha" if unit == "tau_alpha" else "")
 
 
 def _describe_system(data) -> str:
-    temperature = "unknown temperature" if data.temperature is None else f"temperature {data.temperature:g}"
+    temperatures = data.distinct_temperatures
+    temperature = ("unknown temperature" if not temperatures else f"temperature {temperatures[0]:g}"
+                   if len(temperatures) == 1 else f"temperatures {', '.join(f'{t:g}' for t in temperatures)}")
     return f"{data.model}, {data.n_particles} particles, {temperature}"
+
+
+def _tau_alpha(data) -> dict | None:
+    """tau_alpha by temperature ({"0.8": 2.6, ...}) of data that record it."""
+    if data.tau_alpha is None:
+        return None
+    temperatures = data.configuration_temperatures
+    return {f"{t:g}": float(data.tau_alpha[np.flatnonzero(np.isclose(temperatures, t))[0]])
+            for t in data.distinct_temperatures}
 
 
 def cmd_info(args) -> None:
@@ -46,17 +59,24 @@ def cmd_info(args) -> None:
         "file": str(args.file), "model": data.model, "n_configurations": data.n_configurations,
         "n_particles": data.n_particles, "dim": data.dim, "species_counts": counts, "box": data.box.tolist(),
         "density": data.n_particles / float(np.prod(data.box)), "temperature": data.temperature,
+        "temperatures": data.distinct_temperatures, "tau_alpha": _tau_alpha(data),
         "has_inherent_states": data.inherent_positions is not None,
-        "times": None if data.times is None else data.times.tolist(),
+        "times": None if data.times is None else data.times.tolist(), "time_unit": data.time_unit,
         "labels": _present(data, LABELS), "predictions": _present(data, PREDICTED_LABELS),
     }
     species = ", ".join(f"{count} of species {species_name(s)}" for s, count in enumerate(counts))
     rows = [("file", args.file), ("system", _describe_system(data)),
             ("configurations", data.n_configurations), ("species", species),
             ("box", " x ".join(f"{edge:.6g}" for edge in data.box) + f" (density {payload['density']:.4g})"),
-            ("inherent states", payload["has_inherent_states"]), ("label times", _times(data.times)),
+            ("inherent states", payload["has_inherent_states"]),
+            ("label times", _times(data.times, data.time_unit)),
             ("true labels", payload["labels"] or "none (glassgen label makes them)"),
             ("predictions", payload["predictions"] or "none (glassgen predict makes them)")]
+    if payload["tau_alpha"]:
+        rows.insert(2, ("tau_alpha", payload["tau_alpha"]))
+    if "split" in data.extras:
+        counts = np.bincount(data.extras["split"], minlength=2)
+        rows.insert(3, ("train / test", f"{counts[0]} / {counts[1]} configurations"))
     output(args, payload, rows)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glassgen.cli._arguments import add_output, positive_float
+from glassgen.cli._arguments import add_output, add_temperatures, positive_float
 from glassgen.cli._output import format_value, output, provenance, species_name
 from glassgen.errors import InvalidInputError
 from glassgen.io.dataset import LABELS, PREDICTED_LABELS
@@ -36,10 +36,14 @@ def _selection(spec: str | None):
         raise InvalidInputError(f"--configurations takes START:STOP or a comma list of indices; got {spec!r}.")
 
 
-def _data(path: Path, args):
+def _data(path: Path, args, split: str = "all"):
+    """The data of ``path``: at ``--temperatures``, in ``--split`` (else ``split`` where the data have a train/test
+    split: training reads the train part and scoring the test part), then ``--configurations``."""
     from glassgen.io import load
 
-    data = load(path, temperature=args.temperature)
+    data = load(path, temperature=args.temperature, temperatures=args.temperatures)
+    chosen = args.split or (split if "split" in data.extras else "all")
+    data = data.select_split(chosen)
     selection = _selection(args.configurations)
     return data if selection is None else data.subset(selection)
 
@@ -65,8 +69,8 @@ def _hyper(pairs: list[str] | None) -> dict:
 def cmd_train(args) -> None:
     from glassgen.predictors import get_predictor
 
-    train = _data(args.data, args)
-    valid = _data(args.valid, args) if args.valid else None
+    train = _data(args.data, args, split="train")
+    valid = _data(args.valid, args, split="train") if args.valid else None
     predictor = get_predictor(args.model, **{"progress": not args.quiet, **_hyper(args.set)})
     begin = time.perf_counter()
     predictor.fit(train, valid, times=args.times)
@@ -135,7 +139,7 @@ def cmd_bench(args) -> None:
     if [args.model is not None, args.descriptor is not None, args.predicted].count(True) != 1:
         raise InvalidInputError("give either --model SAVED_MODEL, --descriptor EPOT|DEN|PSI6|SBO|SBO_CG or "
                                 "--predicted (the predictions stored in the data), exactly one.")
-    data = _data(args.data, args)
+    data = _data(args.data, args, split="test")
     begin = time.perf_counter()
     if args.model is not None:
         predictor = _load_predictor(args)
@@ -162,7 +166,8 @@ def cmd_bench(args) -> None:
               f"species {', '.join(species_name(s) for s in np.atleast_1d(payload['species']))}")
     rows = [("scored", scored), ("truth", f"the true {payload['label']} labels of the data")]
     rows += [(f"Pearson at t = {t}", format_value(v)) for t, v in payload["pearson"].items()]
-    rows += [(f"R^2 at t = {t}", format_value(v)) for t, v in payload["r2"].items()]
+    # a raw descriptor has no R^2 (None): no rows
+    rows += [(f"R^2 at t = {t}", format_value(v)) for t, v in payload["r2"].items() if v is not None]
     if payload.get("chi4"):
         rows += [(f"chi_4 predicted / true at t = {t}",
                   f"{payload['chi4']['predicted'][t]:.3g} / {payload['chi4']['true'][t]:.3g}")
@@ -176,6 +181,10 @@ def cmd_bench(args) -> None:
 def _data_options(sub) -> None:
     sub.add_argument("--configurations", help="use only these configurations: START:STOP or i,j,k (0-based)")
     sub.add_argument("--temperature", type=positive_float, help="temperature, where the files do not give it")
+    add_temperatures(sub)
+    sub.add_argument("--split", choices=("all", "train", "test"),
+                     help="part of data with a train/test split (ka3d-multiT, ka2d-multiT) to use (default: train "
+                          "for train, test for bench, all for predict)")
 
 
 def add_commands(command) -> None:
@@ -185,7 +194,9 @@ def add_commands(command) -> None:
 
     sub = command("train", cmd_train, "Fit a propensity predictor on labelled configurations and save it.")
     sub.add_argument("--model", required=True, choices=available_predictors(), help="predictor to train")
-    sub.add_argument("--data", type=Path, required=True, help="training data: glassgen .h5 or a folder of npz files")
+    sub.add_argument("--data", type=Path, required=True,
+                     help="training data: glassgen .h5, a folder of npz files, or a shipped dataset (ka3d-multiT, "
+                          "ka2d-multiT)")
     sub.add_argument("--valid", type=Path, help="validation data for early stopping (same forms)")
     sub.add_argument("--times", type=positive_float, nargs="+", help="label times to learn (default: all in the data)")
     sub.add_argument("--set", nargs="+", metavar="NAME=VALUE", help="hyper-parameters, e.g. inherent=false")
@@ -206,7 +217,8 @@ def add_commands(command) -> None:
                           "predicted_bond_breaking) against its true labels")
     sub.add_argument("--length", type=positive_float, default=DEFAULT_LENGTH,
                      help=f"coarse-graining length of --descriptor (default {DEFAULT_LENGTH:g})")
-    sub.add_argument("--data", type=Path, required=True, help="labelled test data: glassgen .h5 or npz folder")
+    sub.add_argument("--data", type=Path, required=True, help="labelled test data: glassgen .h5, npz folder, or a shipped "
+                                                                "dataset (ka3d-multiT, ka2d-multiT)")
     add_output(sub, kind="folder", required=False, flags=("--report",), dest="report",
                help="folder for report.json, report.md and PNG figures")
     _data_options(sub)

@@ -9,6 +9,10 @@ MD run. Definitions follow GlassBench (REFERENCE.md section 2):
   that breaks and re-forms counts). Particles without bonds at t = 0 get C_B = 1;
 - BOTAN edge target (optional): < |r_ij(t)| - |r_ij(0)| >_iso for the pairs closer than 2.0 at t = 0.
 
+Two by-products come for free from the same run: F_s(q, t) of the A particles (q at the first peak of S(q), the
+relaxation a label time stands for) and the propensity of each half of the replicas, from which the noise ceiling
+rho_max (REFERENCE.md section 2) follows by the split-half correlation.
+
 Velocities are Maxwell-Boltzmann at T with zero total momentum, rescaled so each replica's kinetic temperature is
 exactly T (the usual isoconfigurational protocol: replicas differ in directions, not in energy). NVE by default; NVT
 (Bussi) on request.
@@ -22,6 +26,7 @@ import numpy as np
 import torch
 
 from glassgen.dynamics.integrators import BussiNVT, VelocityVerlet, run
+from glassgen.dynamics.observables import Q_PEAK, self_intermediate_scattering
 from glassgen.dynamics.velocities import maxwell_boltzmann
 from glassgen.errors import InvalidInputError
 from glassgen.systems.forcefield import ForceField
@@ -37,12 +42,16 @@ class IsoconfigLabels:
     """Labels of one configuration at K times.
 
     times : (K,) the times reached (multiples of dt); propensity, bond_breaking : (K, N);
-    edges : (P, 2) particle pairs of the edge target or None; edge_change : (K, P) or None.
+    propensity_halves : (2, K, N) the propensity of the first and of the second half of the replicas;
+    fs : (K,) F_s(q, t) of the A particles over all replicas; edges : (P, 2) particle pairs of the edge target or
+    None; edge_change : (K, P) or None.
     """
 
     times: np.ndarray
     propensity: np.ndarray
     bond_breaking: np.ndarray
+    propensity_halves: np.ndarray
+    fs: np.ndarray
     edges: np.ndarray | None = None
     edge_change: np.ndarray | None = None
 
@@ -126,6 +135,8 @@ def isoconfigurational_labels(system: System, temperature: float, times, *, n_re
         edge_r0 = edge_separation.norm(dim=-1)
 
     propensity = np.empty((len(steps), n))
+    halves = np.empty((2, len(steps), n))
+    fs = np.empty(len(steps))
     bond_breaking = np.empty((len(steps), n))
     edge_change = np.empty((len(steps), int(edge_i.numel()))) if edges else None
     done = 0
@@ -133,7 +144,11 @@ def isoconfigurational_labels(system: System, temperature: float, times, *, n_re
         state = run(integrator, state, int(target - done))
         done = int(target)
         x = state.positions.to(torch.float64)
-        propensity[k] = (x - x0.to(torch.float64)).norm(dim=-1).mean(0).numpy()
+        displacement = (x - x0.to(torch.float64)).numpy()
+        distance = np.linalg.norm(displacement, axis=-1)
+        propensity[k] = distance.mean(0)
+        halves[0, k], halves[1, k] = distance[: r_count // 2].mean(0), distance[r_count // 2:].mean(0)
+        fs[k] = np.mean(self_intermediate_scattering(displacement, Q_PEAK[dim], system.types.numpy(), 0))
         bonded = ((x[:, bond_j] - x[:, bond_i] + bond_offset).square().sum(-1) < keep2).to(torch.float64)
         kept = torch.zeros(r_count, n, dtype=torch.float64)
         kept.index_add_(1, bond_i, bonded).index_add_(1, bond_j, bonded)
@@ -143,6 +158,6 @@ def isoconfigurational_labels(system: System, temperature: float, times, *, n_re
             r_t = (x[:, edge_j] - x[:, edge_i] + edge_offset).norm(dim=-1)
             edge_change[k] = (r_t - edge_r0).mean(0).numpy()
     return IsoconfigLabels(
-        times=steps * dt, propensity=propensity, bond_breaking=bond_breaking,
+        times=steps * dt, propensity=propensity, bond_breaking=bond_breaking, propensity_halves=halves, fs=fs,
         edges=torch.stack([edge_i, edge_j], 1).numpy() if edges else None, edge_change=edge_change,
     )

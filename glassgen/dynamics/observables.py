@@ -33,6 +33,10 @@ __all__ = [
 _METHODS = ("isotropic", "axes")
 
 
+#: Wave vector of F_s by dimension: the first peak of S(q) of the A particles (GlassBench's choice).
+Q_PEAK = {2: 7.0, 3: 7.25}
+
+
 # --------------------------------------------------------------------------------------------------- input checks
 def _as_float64(value, name: str) -> np.ndarray:
     """``value`` (numpy, torch or nested lists) as a float64 numpy array with only finite entries."""

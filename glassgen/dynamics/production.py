@@ -30,14 +30,12 @@ import torch
 from glassgen.dynamics.crystallinity import order_checks, order_failures
 from glassgen.dynamics.equilibration import equilibrate
 from glassgen.dynamics.integrators import BussiNVT, init_state, run
-from glassgen.dynamics.observables import self_intermediate_scattering
+from glassgen.dynamics.observables import Q_PEAK, self_intermediate_scattering
 from glassgen.errors import ConvergenceWarning, InvalidInputError
 from glassgen.systems.forcefield import ForceField
 from glassgen.systems.system import System
 from samplers.diagnostics import energy_stationarity
 
-#: Wave vector of the F_s check: the first peak of S(q) of the A particles.
-Q_PEAK = {2: 7.0, 3: 7.25}
 
 
 @dataclass

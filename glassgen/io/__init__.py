@@ -21,16 +21,33 @@ from glassgen.io.labels import propensity_from_replicas
 from glassgen.io.npz import read_npz
 from glassgen.systems import get_model
 
-__all__ = ["Dataset", "load", "load_hdf5", "propensity_from_replicas", "read_npz", "save"]
+__all__ = ["NAMED_DATASETS", "Dataset", "load", "load_hdf5", "named_dataset_path", "propensity_from_replicas",
+           "read_npz", "save"]
+
+#: Folder of the data that ships with glassgen (package data).
+DATA_FOLDER = Path(__file__).resolve().parent.parent / "data"
+#: Datasets glassgen makes itself and ships, loaded by name (`glassgen dataset build NAME` remakes them).
+NAMED_DATASETS = ("ka3d-multiT", "ka2d-multiT")
+
+
+def named_dataset_path(name: str) -> Path:
+    """The file of a shipped dataset; says how to build it when this installation lacks it."""
+    path = DATA_FOLDER / f"{name}.h5"
+    if not path.exists():
+        raise InvalidInputError(f"the dataset {name} is not in this installation ({path} is missing); build it with "
+                                f"`glassgen dataset build {name}` or reinstall glassgen from its repository.")
+    return path
 
 
 def load(path: str | os.PathLike, model: str | None = None, temperature: float | None = None,
-         times: Sequence[float] | None = None) -> Dataset:
-    """Read a native dataset file, one GlassBench/BOTAN .npz file, or a folder of them, into a `Dataset`.
+         times: Sequence[float] | None = None, temperatures: Sequence[float] | None = None) -> Dataset:
+    """Read a native dataset file, one GlassBench/BOTAN .npz file, a folder of them, or a shipped dataset by name
+    (:data:`NAMED_DATASETS`, e.g. ``"ka3d-multiT"``) into a `Dataset`.
 
     The kind of file is recognised from its content. A folder is read as one dataset of its .npz files (not its
     subfolders). ``model``, ``temperature`` and ``times`` fill in what npz files lack (see :func:`read_npz`); for a
-    native file, which records them, they may only repeat what it holds.
+    native file, which records them, they may only repeat what it holds. ``temperatures`` keeps only the
+    configurations at those temperatures (:meth:`Dataset.select_temperatures`).
 
     Raises
     ------
@@ -39,10 +56,17 @@ def load(path: str | os.PathLike, model: str | None = None, temperature: float |
     DataFormatError
         If a file is not in a supported format or its arrays have the wrong keys or shapes.
     """
-    path = Path(path)
+    if str(path) in NAMED_DATASETS and not Path(path).exists():
+        path = named_dataset_path(str(path))
+    dataset = _load(Path(path), model, temperature, times)
+    return dataset if temperatures is None else dataset.select_temperatures(temperatures)
+
+
+def _load(path: Path, model: str | None, temperature: float | None, times: Sequence[float] | None) -> Dataset:
     if not path.exists():
         raise InvalidInputError(
-            f"{path} does not exist; give a glassgen .h5 file, a GlassBench/BOTAN .npz file or a folder of them."
+            f"{path} does not exist; give a glassgen .h5 file, a GlassBench/BOTAN .npz file, a folder of them, or the "
+            f"name of a shipped dataset ({', '.join(NAMED_DATASETS)})."
         )
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix == ".npz")

@@ -21,7 +21,11 @@ LABELS = ("propensity", "bond_breaking")
 #: Labels predicted by a model (``glassgen predict``), kept under their own names so they are never taken for the truth.
 PREDICTED_LABELS = tuple(f"predicted_{label}" for label in LABELS)
 #: Optional per-configuration arrays of shape (M, ...) that `subset` and `concatenate` carry along.
-_PER_CONFIGURATION = ("inherent_positions", *LABELS, *PREDICTED_LABELS)
+_PER_CONFIGURATION = ("inherent_positions", *LABELS, *PREDICTED_LABELS, "temperatures", "tau_alpha")
+#: Units of ``times``: LJ time units, or each configuration's structural relaxation time ``tau_alpha`` (multi-T data).
+TIME_UNITS = ("lj", "tau_alpha")
+#: Parts of data with a train/test split, as coded in ``extras["split"]`` (0: train, 1: test).
+SPLITS = ("train", "test")
 
 
 @dataclass(eq=False)
@@ -57,6 +61,16 @@ class Dataset:
     predicted_propensity, predicted_bond_breaking : ndarray of shape (M, K, N) or None
         Labels predicted by a model at ``times`` (``glassgen predict``), beside any true labels; never scored or
         trained on as the truth.
+    temperatures : ndarray of shape (M,) or None
+        Each configuration's temperature, for data that mixes temperatures; ``temperature`` is then the common value
+        when there is one and None otherwise. None: every configuration is at ``temperature``.
+    time_unit : {"lj", "tau_alpha"}
+        Unit of ``times``. Labels at several temperatures share one grid in units of each temperature's relaxation
+        time (``"tau_alpha"``: label k is at ``times[k] * tau_alpha[m]`` for configuration m), so that a model
+        trained across temperatures learns the same physical moment at every one of them.
+    tau_alpha : ndarray of shape (M,) or None
+        Structural relaxation time (LJ units) at each configuration's temperature; required with
+        ``time_unit="tau_alpha"``.
     """
 
     positions: np.ndarray
@@ -72,6 +86,9 @@ class Dataset:
     extras: dict = field(default_factory=dict)
     predicted_propensity: np.ndarray | None = None
     predicted_bond_breaking: np.ndarray | None = None
+    temperatures: np.ndarray | None = None
+    time_unit: str = "lj"
+    tau_alpha: np.ndarray | None = None
 
     def __post_init__(self):
         spec = get_model(self.model)
@@ -105,6 +122,8 @@ class Dataset:
                 raise InvalidInputError(
                     f"temperature must be positive and finite, or None when unknown; got {self.temperature}."
                 )
+
+        self._check_temperatures(m)
 
         if self.inherent_positions is not None:
             self.inherent_positions = np.asarray(self.inherent_positions, dtype=np.float64)
@@ -149,6 +168,76 @@ class Dataset:
             raise InvalidInputError(
                 f"metadata must be JSON-serialisable ({err}); store numbers, strings, lists and dicts only."
             ) from err
+
+    def _check_temperatures(self, m: int) -> None:
+        """Per-configuration temperatures and relaxation times: shapes, positive values, agreement with
+        ``temperature``."""
+        for name in ("temperatures", "tau_alpha"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            value = np.asarray(value, dtype=np.float64).reshape(-1)
+            check_shape(name, value, (m,), f"Give one {name} value per configuration.")
+            if not (np.isfinite(value).all() and (value > 0).all()):
+                raise InvalidInputError(f"{name} must be positive and finite; got {np.unique(value).tolist()}.")
+            setattr(self, name, value)
+        if self.temperatures is not None:
+            distinct = np.unique(self.temperatures)
+            if self.temperature is not None and not np.allclose(distinct, self.temperature, rtol=1e-9, atol=0):
+                raise InvalidInputError(
+                    f"temperature {self.temperature} disagrees with the configurations' temperatures "
+                    f"{distinct.tolist()}; give temperature=None for data that mixes temperatures."
+                )
+            self.temperature = float(distinct[0]) if len(distinct) == 1 else None
+        if self.time_unit not in TIME_UNITS:
+            raise InvalidInputError(f"time_unit must be one of {TIME_UNITS}; got {self.time_unit!r}.")
+        if self.time_unit == "tau_alpha" and self.tau_alpha is None:
+            raise InvalidInputError("times in units of tau_alpha need tau_alpha, one value per configuration; "
+                                    "give it, or the times in LJ units (time_unit='lj').")
+
+    @property
+    def configuration_temperatures(self) -> np.ndarray | None:
+        """(M,) temperature of every configuration, None when unknown."""
+        if self.temperatures is not None:
+            return self.temperatures
+        return None if self.temperature is None else np.full(self.n_configurations, self.temperature)
+
+    @property
+    def distinct_temperatures(self) -> list[float]:
+        """The temperatures present, ascending; empty when unknown."""
+        temperatures = self.configuration_temperatures
+        return [] if temperatures is None else [float(t) for t in np.unique(temperatures)]
+
+    def select_temperatures(self, temperatures: Sequence[float]) -> Dataset:
+        """The configurations at ``temperatures`` (each must be present, matched to 1e-6), in the dataset's order."""
+        present = self.configuration_temperatures
+        if present is None:
+            raise InvalidInputError("the dataset records no temperature, so none can be selected; drop --temperatures.")
+        wanted = [float(t) for t in temperatures]
+        missing = [t for t in wanted if not np.isclose(present, t, rtol=1e-6, atol=0).any()]
+        if missing:
+            raise InvalidInputError(
+                f"temperature {', '.join(f'{t:g}' for t in missing)} is not in the data; it holds "
+                f"{', '.join(f'{t:g}' for t in self.distinct_temperatures)}. Choose among those."
+            )
+        keep = np.isclose(present[:, None], np.array(wanted)[None, :], rtol=1e-6, atol=0).any(axis=1)
+        return self.subset(np.flatnonzero(keep))
+
+    def select_split(self, split: str) -> Dataset:
+        """The train or test configurations of data with ``extras["split"]``; all of them for ``"all"``."""
+        if split == "all":
+            return self
+        if split not in SPLITS:
+            raise InvalidInputError(f"split must be one of all, {', '.join(SPLITS)}; got {split!r}.")
+        if "split" not in self.extras:
+            raise InvalidInputError(f"the data have no train/test split; drop --split {split} (or use "
+                                    "--configurations).")
+        chosen = np.flatnonzero(self.extras["split"] == SPLITS.index(split))
+        if chosen.size == 0:
+            held = ", ".join(f"{t:g}" for t in self.distinct_temperatures) or "unknown"
+            raise InvalidInputError(f"the data (temperatures {held}) hold no {split} configurations; choose other "
+                                    "temperatures or another --split.")
+        return self.subset(chosen)
 
     @property
     def n_configurations(self) -> int:
@@ -204,6 +293,7 @@ class Dataset:
         }
         return replace(
             self, positions=self.positions[picked], **arrays,
+            temperature=self.temperature if self.temperatures is None else None,
             extras={k: v[picked] for k, v in self.extras.items()},
             metadata={**self.metadata, "subset": taken},
         )
@@ -212,8 +302,8 @@ class Dataset:
     def concatenate(cls, datasets: Sequence[Dataset]) -> Dataset:
         """One dataset of all configurations of ``datasets``, in order.
 
-        The parts must agree on model, temperature, particles, types, box and times, and all or none may carry
-        each optional array. Extras are kept where every part has them with the same trailing shape.
+        The parts must agree on model, particles, types, box and times (in one unit), and all or none may carry
+        each optional array. Parts at different temperatures give a dataset with per-configuration ``temperatures``. Extras are kept where every part has them with the same trailing shape.
         ``metadata["parts"]`` holds the metadata of every part.
         """
         datasets = list(datasets)
@@ -223,8 +313,10 @@ class Dataset:
         for i, other in enumerate(datasets[1:], start=1):
             checks = (  # in this order, so that each comparison is meaningful once the ones before it hold
                 ("model", lambda: first.model == other.model, f"{other.model} vs {first.model}"),
-                ("temperature", lambda: first.temperature == other.temperature,
-                 f"{other.temperature} vs {first.temperature}"),
+                ("whether the temperature is known", lambda: (first.temperature is None and first.temperatures is None)
+                 == (other.temperature is None and other.temperatures is None),
+                 f"{other.distinct_temperatures or 'unknown'} vs {first.distinct_temperatures or 'unknown'}"),
+                ("time unit", lambda: first.time_unit == other.time_unit, f"{other.time_unit} vs {first.time_unit}"),
                 ("number of particles", lambda: first.n_particles == other.n_particles,
                  f"{other.n_particles} vs {first.n_particles}"),
                 ("types", lambda: np.array_equal(first.types, other.types), "different species order or composition"),
@@ -238,10 +330,12 @@ class Dataset:
                 if not same():
                     raise InvalidInputError(
                         f"cannot concatenate: part {i} differs from part 0 in {label} ({detail}). Concatenate only "
-                        "datasets of one model, temperature, particle set, box and label times."
+                        "datasets of one model, particle set, box and label times (in one unit)."
                     )
         arrays = {}
         for label in _PER_CONFIGURATION:
+            if label == "temperatures":
+                continue
             present = [getattr(d, label) is not None for d in datasets]
             if any(present) and not all(present):
                 raise InvalidInputError(
@@ -254,8 +348,12 @@ class Dataset:
             for key in first.extras
             if all(key in d.extras and d.extras[key].shape[1:] == first.extras[key].shape[1:] for d in datasets)
         }
+        temperatures = None if first.temperature is None and first.temperatures is None else np.concatenate(
+            [d.configuration_temperatures for d in datasets])
+        single = temperatures is not None and np.unique(temperatures).size == 1
         return replace(
             first, positions=np.concatenate([d.positions for d in datasets]), **arrays, extras=extras,
+            temperature=float(temperatures[0]) if single else None, temperatures=None if single else temperatures,
             metadata={"parts": [d.metadata for d in datasets]},
         )
 

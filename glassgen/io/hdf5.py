@@ -1,4 +1,4 @@
-"""The native glassgen dataset file: one HDF5 file per `Dataset`, schema version 1 (revision 1.1).
+"""The native glassgen dataset file: one HDF5 file per `Dataset`, schema version 1 (revision 1.2) or 2.
 
 Units are Lennard-Jones reduced units: lengths in sigma_AA, times in sigma_AA sqrt(m / epsilon_AA), temperatures in
 epsilon_AA / k_B. M is the number of configurations, N of particles, d the dimension (2 or 3), K the number of label
@@ -9,11 +9,14 @@ Root attributes
 ``format`` : str
     Always ``"glassgen"``; marks the file as a glassgen dataset.
 ``schema_version`` : int
-    ``1``. A reader refuses any other version (`SchemaVersionError`) rather than guess.
+    ``1``, or ``2`` for files whose label times are in units of tau_alpha (below). A reader refuses any version it
+    does not know (`SchemaVersionError`) rather than guess.
 ``model`` : str
     Registry name of the model (``ka3d``, ``ka3d-sf``, ``ka2d``; see :func:`glassgen.systems.get_model`).
 ``temperature`` : float64
-    Equilibration temperature of the configurations; NaN when unknown.
+    Equilibration temperature of the configurations; NaN when unknown or when they differ (see ``temperatures``).
+``time_unit`` : str
+    ``"lj"`` (absent in files before revision 1.2) or ``"tau_alpha"`` (schema version 2).
 ``metadata`` : str
     JSON object with the provenance: glassgen version, command, seed, source files, ...
 
@@ -30,12 +33,19 @@ name                   shape     dtype   presence meaning
 ``propensity``         (M, K, N) float64 optional isoconfigurational mean of |r_i(t) - r_i(0)|
 ``bond_breaking``      (M, K, N) float64 optional isoconfigurational bond-breaking label, dimensionless
 ``predicted_<label>``  (M, K, N) float64 optional ``propensity`` or ``bond_breaking`` predicted by a model (1.1)
+``temperatures``       (M,)      float64 optional each configuration's temperature, for mixed data (1.2)
+``tau_alpha``          (M,)      float64 optional relaxation time at each configuration's temperature (1.2)
 ``extras/<name>``      (M, ...)  any     optional other per-configuration arrays of the source
 ====================== ========= ======= ======== =====================================================
 
+Labels and positions may be stored as float32 (``save(..., compact=True)``, for data that ships with glassgen); they
+are read back as float64.
+
 An optional dataset is absent when the `Dataset` field is None; labels without ``times`` are at unknown times.
-Revision 1.1 added the ``predicted_*`` datasets, so that predictions never sit under the name of the true labels. The
-version number stays 1 because both directions still read: 1.0 files simply lack them, and a 1.0 reader ignores them.
+Revision 1.1 added the ``predicted_*`` datasets, so that predictions never sit under the name of the true labels, and
+1.2 the per-configuration ``temperatures`` and ``tau_alpha``. The version number stays 1 because both directions still
+read: older files simply lack them, and an older reader ignores them. Times in units of tau_alpha would be misread as
+LJ times by an older reader, so such files are version 2, which older readers refuse.
 Files are written to a temporary file in the target folder and renamed over the target, so a reader never sees a
 partial file and an interrupted write leaves the old file intact.
 """
@@ -56,12 +66,19 @@ from glassgen.io.dataset import LABELS, PREDICTED_LABELS, Dataset
 
 FORMAT = "glassgen"
 SCHEMA_VERSION = 1
+#: The version of files whose times are in units of tau_alpha.
+SCHEMA_VERSION_TAU = 2
 _REQUIRED = ("positions", "types", "box")
-_OPTIONAL = ("inherent_positions", "times", *LABELS, *PREDICTED_LABELS)
+_OPTIONAL = ("inherent_positions", "times", *LABELS, *PREDICTED_LABELS, "temperatures", "tau_alpha")
+#: What ``compact=True`` stores in float32 (compressed): labels and positions, whose last digits carry no physics.
+_COMPACT = ("positions", "inherent_positions", *LABELS, *PREDICTED_LABELS)
 
 
-def save(dataset: Dataset, path: str | os.PathLike) -> Path:
+def save(dataset: Dataset, path: str | os.PathLike, *, compact: bool = False) -> Path:
     """Write ``dataset`` to ``path`` atomically and return the path.
+
+    ``compact`` stores labels and positions as compressed float32 (about a third of the size), for data that ships
+    with the package; inherent states then hold forces of order 1e-4 and are re-minimised where that matters.
 
     Raises
     ------
@@ -75,13 +92,19 @@ def save(dataset: Dataset, path: str | os.PathLike) -> Path:
     try:
         with h5py.File(temporary, "x") as f:
             f.attrs["format"] = FORMAT
-            f.attrs["schema_version"] = SCHEMA_VERSION
+            f.attrs["schema_version"] = SCHEMA_VERSION_TAU if dataset.time_unit == "tau_alpha" else SCHEMA_VERSION
             f.attrs["model"] = dataset.model
             f.attrs["temperature"] = np.nan if dataset.temperature is None else dataset.temperature
+            f.attrs["time_unit"] = dataset.time_unit
             f.attrs["metadata"] = json.dumps(dataset.metadata)
             for name in _REQUIRED + _OPTIONAL:
                 value = getattr(dataset, name)
-                if value is not None:
+                if value is None:
+                    continue
+                if compact and name in _COMPACT:
+                    f.create_dataset(name, data=np.asarray(value, dtype=np.float32), compression="gzip",
+                                     compression_opts=9, shuffle=True)
+                else:
                     f.create_dataset(name, data=value)
             if dataset.extras:
                 group = f.create_group("extras")
@@ -117,10 +140,11 @@ def load_hdf5(path: str | os.PathLike) -> Dataset:
                     "Import the source data with glassgen.io.load (npz) and save it, or pass a glassgen file."
                 )
             version = f.attrs.get("schema_version")
-            if version != SCHEMA_VERSION:
+            if version not in (SCHEMA_VERSION, SCHEMA_VERSION_TAU):
                 raise SchemaVersionError(
-                    f"written with dataset schema version {version}; this glassgen reads version {SCHEMA_VERSION}. "
-                    "Upgrade glassgen to read it, or re-import the source data with this version."
+                    f"written with dataset schema version {version}; this glassgen reads versions {SCHEMA_VERSION} "
+                    f"and {SCHEMA_VERSION_TAU}. Upgrade glassgen to read it, or re-import the source data with this "
+                    "version."
                 )
             missing = [name for name in _REQUIRED if name not in f]
             missing += [f"attribute {name}" for name in ("model", "metadata") if name not in f.attrs]
@@ -137,8 +161,8 @@ def load_hdf5(path: str | os.PathLike) -> Dataset:
             extras = {name: value[()] for name, value in f["extras"].items()} if "extras" in f else {}
             return Dataset(
                 model=_text(f.attrs["model"]),
-                temperature=None if np.isnan(temperature) else temperature,
-                metadata=metadata, extras=extras, **arrays,
+                temperature=None if np.isnan(temperature) or "temperatures" in arrays else temperature,
+                time_unit=_text(f.attrs.get("time_unit", "lj")), metadata=metadata, extras=extras, **arrays,
             )
 
 

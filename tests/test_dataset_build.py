@@ -1,0 +1,119 @@
+"""`glassgen dataset build`: a multi-temperature benchmark from a recipe, resumable, with its checks and costs."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from glassgen.cli import main
+from glassgen.dataset_build import load_recipe
+from glassgen.errors import InvalidInputError
+from glassgen.io import load
+
+TINY_MD = """
+name = "tiny3d"
+model = "ka3d"
+n = 200
+replicas = 4
+seed = 1
+preparation = "md"
+chains = 2
+equilibration_tau = 5
+spacing_tau = 3
+times_tau = [0.1, 1.0, 2.0]
+[[temperatures]]
+T = 1.0
+tau_guess = 1.4
+train = 2
+test = 2
+[[temperatures]]
+T = 0.8
+tau_guess = 3.0
+train = 2
+test = 2
+"""
+
+
+def run_json(capsys, *argv) -> dict:
+    assert main([*argv, "--json", "--quiet"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The tiny recipe built in two runs: first T = 1.0 only, then the rest; returns (folder, two JSON reports)."""
+    folder = tmp_path_factory.mktemp("build")
+    (folder / "tiny3d.toml").write_text(TINY_MD)
+    argv = ["dataset", "build", str(folder / "tiny3d.toml"), "--work", str(folder / "work"), "-o",
+            str(folder / "tiny3d.h5"), "--json", "--quiet"]
+    reports = []
+    for extra in (["--temperatures", "1.0"], []):
+        import io
+        from contextlib import redirect_stdout
+
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert main(argv + extra) == 0
+        reports.append(json.loads(out.getvalue()))
+    return folder, reports
+
+
+def test_a_build_stops_between_temperatures_and_continues(built):
+    folder, (first, second) = built
+    assert first["done"] == [1.0] and first["remaining"] == [0.8] and first["output"] is None
+    assert second["done"] == [1.0, 0.8] and second["remaining"] == [] and second["output"].endswith("tiny3d.h5")
+    costs = json.loads((folder / "work" / "T1.000" / "costs.json").read_text())
+    summary = {s["temperature"]: s for s in second["temperatures"]}
+    assert summary[1.0]["seconds"] == costs  # the second run redid nothing at T = 1.0
+    assert set(costs) == {"prepare", "tau_alpha", "minimise", "label"}
+
+
+def test_the_assembled_dataset_is_in_units_of_tau_alpha_with_splits(built):
+    folder, (_, report) = built
+    data = load(folder / "tiny3d.h5")
+    assert data.time_unit == "tau_alpha" and data.distinct_temperatures == [0.8, 1.0]
+    np.testing.assert_array_equal(data.times, [0.1, 1.0, 2.0])
+    assert data.propensity.shape == (8, 3, 200) and data.inherent_positions is not None
+    assert np.bincount(data.extras["split"]).tolist() == [4, 4]
+    summary = {s["temperature"]: s for s in report["temperatures"]}
+    for temperature in (1.0, 0.8):
+        at = data.select_temperatures([temperature])
+        tau = summary[temperature]["tau_alpha"]
+        np.testing.assert_allclose(at.tau_alpha, tau)
+        # The label times are times_tau x tau_alpha, to the time step.
+        np.testing.assert_allclose(summary[temperature]["label_times"], np.array([0.1, 1.0, 2.0]) * tau, atol=0.003)
+        # An independent check of the measured tau_alpha: the labels' own replicas (other velocities, every
+        # configuration) must see F_s(q, tau_alpha) near 1/e.
+        assert abs(summary[temperature]["fs_at_tau_alpha"] - math.exp(-1)) < 0.08
+        assert 0 < summary[temperature]["rho_max"][1] < 1
+    assert summary[0.8]["tau_alpha"] > summary[1.0]["tau_alpha"]  # colder is slower
+    assert summary[0.8]["energy_per_particle"] < summary[1.0]["energy_per_particle"]
+
+
+def test_train_and_bench_read_their_split_of_a_named_temperature(built, capsys, tmp_path):
+    folder, _ = built
+    path = str(folder / "tiny3d.h5")
+    trained = run_json(capsys, "train", "--model", "ridge", "--data", path, "--temperatures", "1.0", "-o",
+                       str(tmp_path / "ridge.pt"))
+    assert trained["n_configurations"] == 2  # the train part at T = 1.0
+    scored = run_json(capsys, "bench", "--model", str(tmp_path / "ridge.pt"), "--data", path, "--temperatures",
+                      "0.8")
+    assert scored["n_configurations"] == 2  # the test part at T = 0.8
+    assert main(["train", "--model", "ridge", "--data", path, "--temperatures", "0.6", "-o",
+                 str(tmp_path / "x.pt"), "--quiet"]) == 2
+    assert "temperature 0.6 is not in the data" in capsys.readouterr().err
+
+
+def test_recipes_refuse_what_cannot_be_built(tmp_path):
+    assert [p.T for p in load_recipe("ka3d-multiT").temperatures] == [0.8, 0.7, 0.64, 0.56, 0.5]
+    assert load_recipe("ka2d-multiT").n == 1290
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY_MD.replace("T = 0.8", "T = 1.2"))
+    with pytest.raises(InvalidInputError, match="from hot to cold"):
+        load_recipe(bad)
+    bad.write_text(TINY_MD.replace("[0.1, 1.0, 2.0]", "[0.1, 2.0]"))
+    with pytest.raises(InvalidInputError, match="hold 1.0"):
+        load_recipe(bad)
+    with pytest.raises(InvalidInputError, match="no recipe nothing-here"):
+        load_recipe("nothing-here")
