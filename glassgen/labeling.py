@@ -69,7 +69,8 @@ def _label_one(part: Path, index: int, positions: np.ndarray, types: np.ndarray,
         seed=settings.job_seed(index), ensemble=settings.ensemble, tau=settings.tau, edges=settings.edges,
         dtype=getattr(torch, settings.dtype),
     )
-    arrays = {"times": labels.times, "propensity": labels.propensity, "bond_breaking": labels.bond_breaking}
+    arrays = {"times": labels.times, "propensity": labels.propensity, "bond_breaking": labels.bond_breaking,
+              "propensity_halves": labels.propensity_halves, "fs": labels.fs}
     if settings.edges:
         arrays.update(edges=labels.edges, edge_change=labels.edge_change)
     temporary = part.with_name(f".{part.stem}.{os.getpid()}.tmp.npz")
@@ -112,6 +113,13 @@ def label_dataset(dataset: Dataset, output: str | os.PathLike, settings: LabelSe
     return labelled
 
 
+def _by_products(loaded: list[dict]) -> dict:
+    """F_s of the A particles (M, K) and the two half-replica propensities (M, 2, K, N), where every part has them
+    (parts written before they existed lack them)."""
+    return {key: np.stack([p[key] for p in loaded]) for key in ("fs", "propensity_halves")
+            if all(key in p for p in loaded)}
+
+
 def save_labels(dataset: Dataset, output: Path, settings: LabelSettings, parts: list[Path], provenance: dict) -> Dataset:
     """Assemble part files into the dataset's labels and write it."""
     loaded = [dict(np.load(part)) for part in parts]
@@ -120,7 +128,8 @@ def save_labels(dataset: Dataset, output: Path, settings: LabelSettings, parts: 
         temperature=settings.temperature, inherent_positions=dataset.inherent_positions,
         times=loaded[0]["times"], propensity=np.stack([p["propensity"] for p in loaded]),
         bond_breaking=np.stack([p["bond_breaking"] for p in loaded]),
-        metadata={**dataset.metadata, "labels": {**asdict(settings), **provenance}}, extras=dict(dataset.extras),
+        metadata={**dataset.metadata, "labels": {**asdict(settings), **provenance}},
+        extras={**dataset.extras, **_by_products(loaded)},
     )
     if settings.edges:
         # Pairs differ in number between configurations: pad to the largest, pairs (-1, -1) marking padding.

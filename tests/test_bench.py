@@ -157,6 +157,8 @@ def test_evaluate_reports_every_time_and_is_json_ready():
     result = evaluate(pred, dataset, n_sample=20)
     assert list(result["pearson"]) == ["0.13", "1300", "4120", "13000"]
     np.testing.assert_allclose(list(result["pearson"].values()), pearson(pred, dataset.propensity, dataset.types))
+    np.testing.assert_allclose(list(result["r2"].values()), r2(pred, dataset.propensity, dataset.types))
+    assert "r2_omitted" not in result
     np.testing.assert_allclose(list(result["chi4"]["true"].values()),
                                brute_chi4(dataset.propensity, dataset.types, 0.44))
     assert result["n_configurations"] == 4 and result["n_particles_scored"] == 4 * 48
@@ -214,6 +216,8 @@ def test_score_descriptor_density_matches_a_kdtree_count():
     expected = pearsonr(np.concatenate(density), dataset.propensity[:, 0][:, a].ravel())[0]
     assert result["pearson"]["4120"] == pytest.approx(expected, abs=1e-9)
     assert result["descriptor"]["inherent"] is False and result["chi4"]["scale"] == "rank"
+    # a density is not in the label's units: no R^2, and the result says why
+    assert result["r2"] == dict.fromkeys(result["pearson"]) and "label's units" in result["r2_omitted"]
     with pytest.raises(InvalidInputError, match="unknown baseline"):
         score_descriptor("VORONOI", dataset)
 
@@ -228,7 +232,8 @@ def test_inherent_state_potential_energy_predicts_mobility_like_glassbench():
 def test_write_report_files_parse_and_match(tmp_path):
     dataset = toy_dataset()
     rng = np.random.default_rng(2)
-    scores = {name: evaluate(dataset.propensity + s * rng.normal(size=dataset.propensity.shape), dataset, n_sample=50)
+    scores = {name: evaluate(dataset.propensity + s * rng.normal(size=dataset.propensity.shape), dataset, n_sample=50,
+                             report_r2=name != "EPOT")  # EPOT stands for a raw descriptor: no R^2
               for name, s in (("BOTAN", 0.2), ("EPOT", 0.5))}
     times = {0.44: [0.13, 1300.0, 4120.0, 13000.0], 0.64: [0.032, 5.2, 16.5, 52.0]}
     datasets = {t: toy_dataset(t, seed=i, times=times[t]) for i, t in enumerate(times)}
@@ -246,6 +251,7 @@ def test_write_report_files_parse_and_match(tmp_path):
     assert f"{scores['BOTAN']['pearson']['4120']:.3f} (0.755)" in markdown
     assert f"{transfer['pearson'][1][0]:.3f} (0.715)" in markdown  # trained at 0.64, tested at 0.44
     assert "| noise ceiling rho_max | – | – | 0.930 (0.943) | – |" in markdown
+    assert f"| BOTAN | {scores['BOTAN']['r2']['0.13']:.3f} |" in markdown and "| EPOT | – | – | – | – |" in markdown
     assert document["ceiling"] == {"4120": 0.93}
     for name in names:
         if name.endswith(".png"):

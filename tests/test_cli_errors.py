@@ -19,6 +19,9 @@ from glassgen.systems import random_start
 # Placeholders, replaced per test: DATA (a small labelled .h5), PLAIN (the same without labels), FILE (an existing
 # plain file), RO (a folder on a read-only file system), MISSING (a folder that does not exist), HERE (tmp folder).
 ARGUMENT_MISTAKES = [
+    (["dataset", "build", "ka3d-multiT", "--work", "RO/w"], "cannot write in"),
+    (["dataset", "build", "ka3d-multiT", "--temperatures", "0"], "--temperatures: must be a number > 0"),
+    (["dataset", "make", "ka3d-multiT"], "invalid choice"),
     (["info", "DATA", "--threads", "0"], "--threads: must be an integer >= 1"),
     (["energy", "DATA", "--threads", "two"], "--threads: expected an integer"),
     (["energy"], "required: file"),
@@ -93,6 +96,10 @@ ARGUMENT_MISTAKES = [
 ]
 
 DATA_MISTAKES = [
+    (["dataset", "build", "nothing-here"], "no recipe nothing-here"),
+    (["dataset", "build", "ka3d-multiT", "--temperatures", "0.33", "--work", "w"], "has no T = 0.33"),
+    (["train", "--model", "ridge", "--data", "DATA", "--temperatures", "0.5", "-o", "m.pt"], "0.5 is not in the data"),
+    (["bench", "--transfer", "ridge", "--data", "DATA"], "train/test split"),
     (["info", "MISSING/data.h5"], "does not exist"),
     (["energy", "DATA", "--model", "ka2d"], "ka2d"),
     (["energy", "DATA", "--model", "lj"], "unknown model"),

@@ -117,3 +117,23 @@ def test_recipes_refuse_what_cannot_be_built(tmp_path):
         load_recipe(bad)
     with pytest.raises(InvalidInputError, match="no recipe nothing-here"):
         load_recipe("nothing-here")
+
+
+def test_the_transfer_task_trains_at_each_temperature_and_scores_at_every_other(built, capsys, tmp_path):
+    from glassgen.bench import evaluate
+    from glassgen.predictors import get_predictor
+
+    folder, _ = built
+    path = folder / "tiny3d.h5"
+    result = run_json(capsys, "bench", "--transfer", "ridge", "--data", str(path), "--report", str(tmp_path))
+    matrix = result["ridge"]
+    assert matrix["train_temperatures"] == ["0.8", "1"] and matrix["test_temperatures"] == ["0.8", "1"]
+    assert matrix["test_times"] == {"0.8": 1.0, "1": 1.0} and matrix["time_unit"] == "tau_alpha"
+    # The cell (trained at 1.0, tested at 0.8) is the same fit and score done by hand with the Python API.
+    data = load(path)
+    model = get_predictor("ridge", progress=False).fit(data.select_temperatures([1.0]).select_split("train"))
+    test = data.select_temperatures([0.8]).select_split("test")
+    by_hand = evaluate(model.predict(test), test, times=model.times_)["pearson"]
+    assert matrix["pearson"][1][0] == pytest.approx(by_hand["1"], abs=1e-12)
+    assert matrix["pearson_mean_over_times"][1][0] == pytest.approx(np.mean(list(by_hand.values())), abs=1e-12)
+    assert (tmp_path / "transfer_ridge.png").exists()

@@ -180,7 +180,7 @@ def test_sbo_averaged_bond_orders_match_brute_force(dim):
 
 def test_sbo_is_the_top_eigenvector_with_a_label_free_sign(small_systems):
     system = small_systems[2]
-    sbo = StructuralBondOrder(coarse_grain_length=1.0).compute(system)
+    sbo = StructuralBondOrder(coarse_grain_length=1.0).fit(system).compute(system)
     assert sbo.names == ["SBO", "SBO_CG"] and sbo.values.shape == (2, 300, 2)
     q_bar = sbo.averaged_bond_orders(system).reshape(-1, 8)
     z = (q_bar - q_bar.mean(0)) / q_bar.std(0)
@@ -196,6 +196,21 @@ def test_sbo_is_the_top_eigenvector_with_a_label_free_sign(small_systems):
     x, box, types = system.positions.numpy(), system.box.numpy(), system.types.numpy()
     flipped = StructuralBondOrder().compute((box, x[::-1][:, perm], types[perm]))
     np.testing.assert_allclose(flipped.values[::-1][:, np.argsort(perm)], sbo.values[..., :1], rtol=1e-8, atol=1e-10)
+
+
+def test_sbo_fit_is_reused_and_an_unfitted_compute_keeps_nothing(small_systems):
+    """compute projects on the axis fitted on other configurations; unfitted, it fits on its own and keeps no fit."""
+    system = small_systems[3]
+    x, box, types = system.positions.numpy(), system.box.numpy(), system.types.numpy()
+    train, test = (box, x[:1], types), (box, x[1:], types)
+    fitted = StructuralBondOrder().fit(train)
+    q_bar = fitted.averaged_bond_orders(test)
+    np.testing.assert_allclose(fitted.compute(test).feature("SBO"), (q_bar - fitted.mean_) / fitted.scale_
+                               @ fitted.components_, rtol=1e-12, atol=1e-12)
+    alone = StructuralBondOrder().compute(test)
+    assert alone.fitted_arrays() == {}
+    np.testing.assert_array_equal(alone.values, StructuralBondOrder().fit(test).compute(test).values)
+    assert np.abs(alone.values - fitted.values).max() > 1e-3  # the test configuration's own axis is another
 
 
 def test_sbo_refusals_and_settings():

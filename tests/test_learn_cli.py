@@ -40,6 +40,7 @@ def test_train_predict_bench_round_trip(labelled, capsys, tmp_path):
                       "--report", str(tmp_path / "report"), "--quiet")
     assert scores["n_configurations"] == 2 and scores["n_particles_scored"] == 2 * 205
     assert min(scores["pearson"].values()) > 0.8  # the density law is learnable from Boattini descriptors
+    assert all(isinstance(v, float) for v in scores["r2"].values()) and "r2_omitted" not in scores
     assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "report" / "pearson.png").is_file()
     out = tmp_path / "predicted.h5"
     stored = run_json(capsys, "predict", str(labelled), "--model", str(model), "--configurations", "3,4",
@@ -55,6 +56,8 @@ def test_train_predict_bench_round_trip(labelled, capsys, tmp_path):
     assert info["labels"] == ["propensity"] and info["predictions"] == ["predicted_propensity"]
     stored_scores = run_json(capsys, "bench", "--predicted", "--data", str(out))
     assert stored_scores["pearson"] == pytest.approx(scores["pearson"], abs=1e-9)
+    assert main(["bench", "--predicted", "--data", str(out), "--quiet"]) == 0  # the table shows a prediction's R^2
+    assert "R^2 at t = 1" in capsys.readouterr().out
 
 
 def test_bench_on_unlabelled_data_says_to_label_it_first(labelled, capsys, tmp_path):
@@ -68,5 +71,11 @@ def test_bench_on_unlabelled_data_says_to_label_it_first(labelled, capsys, tmp_p
 
 
 def test_bench_descriptor_scores_without_training(labelled, capsys):
-    scores = run_json(capsys, "bench", "--descriptor", "DEN", "--length", "1", "--data", str(labelled), "--quiet")
+    arguments = ["bench", "--descriptor", "DEN", "--length", "1", "--data", str(labelled), "--quiet"]
+    scores = run_json(capsys, *arguments)
     assert scores["descriptor"]["name"] == "DEN" and scores["pearson"]["1"] > 0.3  # DEN on inherent states
+    # a density is not in the label's units: no R^2 in the JSON (null, with the reason) nor in the table
+    assert scores["r2"] == {"1": None, "10": None} and "label's units" in scores["r2_omitted"]
+    assert main(arguments) == 0
+    table = capsys.readouterr().out
+    assert "Pearson at t = 1" in table and "R^2" not in table

@@ -1,6 +1,7 @@
 """glassgen.predictors: recovery of known labels, save/load round trips, refusals, inherent states, real BOTAN data."""
 
 import dataclasses
+import pickle
 import warnings
 
 import numpy as np
@@ -8,9 +9,9 @@ import pytest
 import torch
 
 from glassgen import io
-from glassgen.descriptors import LocalDensity, PotentialEnergy
+from glassgen.descriptors import DESCRIPTOR_VERSION, LocalDensity, PotentialEnergy, StructuralBondOrder
 from glassgen.dynamics.minimization import inherent_states
-from glassgen.errors import ConvergenceWarning, DataFormatError, InvalidInputError
+from glassgen.errors import ConvergenceWarning, DataFormatError, InvalidInputError, SchemaVersionError
 from glassgen.io import Dataset
 from glassgen.predictors import (GlassMLP, Predictor, RidgePredictor, available_predictors, get_predictor,
                                  load_predictor, register)
@@ -165,6 +166,44 @@ def test_absent_species_keep_their_place():
         assert pearson(predicted[:, 0, rows], data.propensity[:, 0, rows]) > 0.95, s
 
 
+def sbo():
+    return StructuralBondOrder(ls=(2, 4, 6), bond_shell=SHELL)
+
+
+def test_fit_never_changes_the_descriptors_given(data):
+    """fit works on copies: descriptors given, computed or fitted before, stay as they were, and two predictors that
+    share one do not interfere (a refit of the shared SBO would move the first predictor's axis)."""
+    train, test = data
+    given = [LocalDensity(lengths=(0, 1), shell=SHELL).compute(test), sbo().fit(test)]
+    before = pickle.dumps(given)
+    first = get_predictor("ridge", descriptors=given, inherent=False).fit(train)
+    predicted = first.predict(test)
+    get_predictor("ridge", descriptors=given, inherent=False).fit(train.subset([0, 1, 2]))
+    np.testing.assert_array_equal(first.predict(test), predicted)
+    assert pickle.dumps(given) == before
+
+
+def test_sbo_is_fitted_on_the_training_data_only_and_saved(data, tmp_path, monkeypatch):
+    """The predictor fits SBO's axis on its training data, predicts each configuration alone as in a batch, and a
+    loaded predictor reproduces its predictions bit for bit from the saved axis, without fitting anything."""
+    train, test = data
+    model = get_predictor("ridge", descriptors=[sbo()], inherent=False).fit(train)
+    on_train = sbo().fit(train)
+    for name in ("mean_", "scale_", "components_"):
+        np.testing.assert_array_equal(getattr(model.descriptors_[0], name), getattr(on_train, name))
+    predicted = model.predict(test)
+    np.testing.assert_allclose(model.predict(test.subset([1])), predicted[1:], rtol=1e-12)
+    model.save(tmp_path / "sbo.pt")
+    monkeypatch.setattr("glassgen.descriptors._sbo._principal_axis", lambda *args: pytest.fail("SBO was refitted"))
+    loaded = load_predictor(tmp_path / "sbo.pt")
+    np.testing.assert_array_equal(loaded.predict(test), predicted)
+    payload = torch.load(tmp_path / "sbo.pt", weights_only=True)
+    del payload["arrays"]["d0.components_"]
+    torch.save(payload, tmp_path / "sbo.pt")
+    with pytest.raises(DataFormatError, match="fitted arrays .*components_.* Retrain"):
+        load_predictor(tmp_path / "sbo.pt")
+
+
 # -- save / load -------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["ridge", "glassmlp"])
@@ -195,6 +234,24 @@ def test_saved_file_with_unknown_descriptor_is_refused(fitted, tmp_path):
         load_predictor(path)
     path.write_bytes(b"not a predictor")
     with pytest.raises(DataFormatError, match="not a saved glassgen predictor"):
+        load_predictor(path)
+
+
+def test_saved_file_from_other_descriptor_formulas_is_refused(fitted, tmp_path):
+    """The file records the descriptor version; another one (or none: written before it was recorded) is refused."""
+    path = tmp_path / "ridge.pt"
+    fitted["ridge"].save(path)
+    payload = torch.load(path, weights_only=True)
+    assert payload["descriptor_version"] == DESCRIPTOR_VERSION
+    payload["descriptor_version"] = DESCRIPTOR_VERSION + 1
+    torch.save(payload, path)
+    with pytest.raises(SchemaVersionError, match=f"descriptors of version {DESCRIPTOR_VERSION + 1} .* descriptor "
+                                                 f"version {DESCRIPTOR_VERSION},.* retrain .* version "
+                                                 f"{DESCRIPTOR_VERSION + 1}"):
+        load_predictor(path)
+    del payload["descriptor_version"]
+    torch.save(payload, path)
+    with pytest.raises(SchemaVersionError, match="descriptors of version 1 "):
         load_predictor(path)
 
 

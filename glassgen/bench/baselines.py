@@ -1,10 +1,11 @@
 """GlassBench's physical baselines: a structural descriptor scored as a prediction, with no training.
 
 EPOT (potential energy) and DEN (local density) are computed on inherent states, as GlassBench does; PSI6, SBO (the
-first principal component of averaged bond orders, fitted without labels) and SBO_CG (SBO coarse-grained) on the
-thermal configurations, since GlassBench does not say otherwise; ``inherent=`` overrides either. The sign is kept: a descriptor that anti-correlates with mobility
-scores a negative rho_P, as in the published table (DEN -0.246, PSI6 -0.145 at T = 0.44). R^2 of a raw
-descriptor is reported too but means little: the descriptor is not on the label's scale.
+first principal component of averaged bond orders, fitted without labels on the configurations scored, as there is
+no training data) and SBO_CG (SBO coarse-grained) on the thermal configurations, since GlassBench does not say
+otherwise; ``inherent=`` overrides either. The sign is kept: a descriptor that anti-correlates with mobility scores a
+negative rho_P, as in the published table (DEN -0.246, PSI6 -0.145 at T = 0.44). No R^2: a raw descriptor is not in
+the label's units.
 
 The coarse-graining length defaults to L = 2 sigma, chosen before looking at any label: it is the averaging range of
 Boattini et al. (r_c = 2) and about the dynamic correlation length of KA3D near T = 0.44, where rearrangements are
@@ -64,7 +65,8 @@ def score_descriptor(name: str, dataset: Dataset, length: float = DEFAULT_LENGTH
     """Compute a physical descriptor coarse-grained at ``length`` and score it like a prediction at every time.
 
     chi_4 compares the descriptor on the label's scale (``chi4_scale="rank"``, see
-    :func:`glassgen.bench.metrics.chi4_pair`), since a threshold on an energy or a density means nothing.
+    :func:`glassgen.bench.metrics.chi4_pair`), since a threshold on an energy or a density means nothing; for the
+    same reason R^2 is not reported (``r2`` values None, ``r2_omitted`` says why).
 
     Parameters
     ----------
@@ -104,7 +106,7 @@ def score_descriptor(name: str, dataset: Dataset, length: float = DEFAULT_LENGTH
     values = descriptor.values[..., -1]
     seconds = clock.perf_counter() - start
     predictions = np.broadcast_to(values[:, None, :], (dataset.n_configurations, dataset.n_times, dataset.n_particles))
-    result = evaluate(predictions, dataset, species, **{"chi4_scale": "rank", **evaluate_options})
+    result = evaluate(predictions, dataset, species, **{"chi4_scale": "rank", **evaluate_options, "report_r2": False})
     result["descriptor"] = {"name": name, "length": float(length) if arguments else None, "inherent": inherent,
                             "seconds": seconds}
     return result

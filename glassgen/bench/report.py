@@ -255,7 +255,8 @@ def _transfer_figure(name: str, matrix: dict):
     image = ax.imshow(values, cmap="viridis", vmin=min(0.0, np.nanmin(values)), vmax=1.0)
     for (i, j), value in np.ndenumerate(values):
         ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="w" if value < 0.6 else "k", fontsize="small")
-    ax.set_xticks(range(values.shape[1]), [f"{t}\n(t = {matrix['test_times'][t]:g})"
+    unit = " tau_alpha" if matrix.get("time_unit") == "tau_alpha" else ""
+    ax.set_xticks(range(values.shape[1]), [f"{t}\n(t = {matrix['test_times'][t]:g}{unit})"
                                            for t in matrix["test_temperatures"]], fontsize="small")
     ax.set_yticks(range(values.shape[0]), matrix["train_temperatures"], fontsize="small")
     ax.set_xlabel("test temperature")

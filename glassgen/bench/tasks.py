@@ -8,7 +8,8 @@ duck type: ``predict(dataset) -> ndarray (M, K, N)``; this module never imports 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -17,11 +18,16 @@ from glassgen.errors import InvalidInputError
 from glassgen.io import Dataset
 from glassgen.io.dataset import LABELS
 
-__all__ = ["TAU_ALPHA", "evaluate", "label_time", "transfer_matrix", "true_labels"]
+__all__ = ["TAU_ALPHA", "evaluate", "label_time", "transfer_matrix", "transfer_task", "true_labels"]
 
 #: tau_alpha of the GlassBench temperatures per (dimension, T), REFERENCE.md section 1.
 TAU_ALPHA = {(3, 0.64): 16.5, (3, 0.56): 52.0, (3, 0.50): 217.0, (3, 0.44): 4120.0, (2, 0.30): 2200.0,
              (2, 0.23): 918306.0}
+
+#: Why a raw descriptor gets no R^2 (``evaluate(..., report_r2=False)``).
+_NO_R2 = ("not reported for a raw descriptor: it is not in the label's units (an energy, a density), so R^2 would "
+          "measure its scale, not its prediction; rho_P and chi_4 on the rank scale score it")
+
 
 def key(value: float) -> str:
     """The JSON key of a time or temperature: ``%g``."""
@@ -51,8 +57,8 @@ def true_labels(dataset: Dataset, label: str) -> np.ndarray:
 
 
 def evaluate(predictions, dataset: Dataset, species: int = 0, *, times=None, label: str = "propensity",
-             a: float | None = None, smooth: bool = False, chi4_scale: str = "raw", n_sample: int = 1000,
-             seed: int = 0) -> dict:
+             a: float | None = None, smooth: bool = False, chi4_scale: str = "raw", report_r2: bool = True,
+             n_sample: int = 1000, seed: int = 0) -> dict:
     """Score predictions against a dataset's label: rho_P, R^2 and chi_4 at every label time, one species pooled.
 
     Parameters
@@ -74,6 +80,9 @@ def evaluate(predictions, dataset: Dataset, species: int = 0, *, times=None, lab
         tanh step for chi_4 instead of the hard one.
     chi4_scale : {"raw", "rank"}, default "raw"
         How the prediction enters chi_4 (:func:`~glassgen.bench.metrics.chi4_pair`).
+    report_r2 : bool, default True
+        False for a raw descriptor, which is not in the label's units: R^2 would measure its scale, not how well it
+        predicts; its ``r2`` values are then None and ``r2_omitted`` says why.
     n_sample : int, default 1000
         Particles of the species kept (at random, the same at every time) for scatter plots; 0 keeps none.
     seed : int, default 0
@@ -82,7 +91,8 @@ def evaluate(predictions, dataset: Dataset, species: int = 0, *, times=None, lab
     Returns
     -------
     dict
-        ``pearson`` and ``r2``: {time: value}; ``chi4``: {"predicted": {time: value}, "true": {...}, "threshold",
+        ``pearson`` and ``r2``: {time: value} (``r2`` values None and ``r2_omitted``: the reason, when not
+        ``report_r2``); ``chi4``: {"predicted": {time: value}, "true": {...}, "threshold",
         "smooth", "scale"}, or None with fewer than 2 configurations; ``n_configurations``; ``n_particles_scored``
         (M times the particles of the species); ``times``, ``species``, ``label``, ``model``, ``temperature``;
         ``sample``: {"true": [K lists], "predicted": [K lists]} when ``n_sample`` > 0.
@@ -102,11 +112,13 @@ def evaluate(predictions, dataset: Dataset, species: int = 0, *, times=None, lab
         "model": dataset.model, "temperature": dataset.temperature, "label": label, "species": int(species),
         "times": [float(t) for t in times],
         "pearson": dict(zip(keys, pearson(pred, true, dataset.types, species).tolist())),
-        "r2": dict(zip(keys, r2(pred, true, dataset.types, species).tolist())),
+        "r2": dict(zip(keys, r2(pred, true, dataset.types, species).tolist())) if report_r2 else dict.fromkeys(keys),
         "chi4": None,
         "n_configurations": dataset.n_configurations,
         "n_particles_scored": int(dataset.n_configurations * np.count_nonzero(dataset.types == species)),
     }
+    if not report_r2:
+        result["r2_omitted"] = _NO_R2
     if dataset.n_configurations >= 2:
         a = CHI4_THRESHOLD[dataset.dim] if a is None else float(a)
         chi4 = chi4_pair(pred, true, dataset.types, a, species=species, smooth=smooth, scale=chi4_scale)
@@ -166,7 +178,9 @@ def label_time(times, temperature: float | None, dim: int, time="tau_alpha", tau
 
 
 def _dataset_time(dataset: Dataset, time, temperature: float) -> float:
-    return label_time(dataset.times, temperature, dataset.dim, time, dataset.metadata.get("tau_alpha"))
+    """``time`` of :func:`label_time` for the dataset; in units of tau_alpha, tau_alpha itself is 1."""
+    tau = 1.0 if dataset.time_unit == "tau_alpha" else dataset.metadata.get("tau_alpha")
+    return label_time(dataset.times, temperature, dataset.dim, time, tau)
 
 
 def transfer_matrix(predictors_by_T: Mapping, datasets_by_T: Mapping, time="tau_alpha", *, species: int = 0,
@@ -239,3 +253,62 @@ def _output_column(predictor, temperature: float, dim: int, datasets_by_T: Mappi
     tau = same[0].metadata.get("tau_alpha") if same else None
     chosen = label_time(times, float(temperature), dim, time, tau)
     return time_index(times, chosen), chosen
+
+
+def transfer_task(make_predictor: Callable[[], object], dataset: Dataset, *, train_temperatures=None,
+                  test_temperatures=None, species: int = 0, label: str = "propensity",
+                  progress: bool = False) -> dict:
+    """The GlassBench transfer task on data at several temperatures with a train/test split (``ka3d-multiT``).
+
+    A fresh predictor (``make_predictor()``) is fitted on the train configurations of each training temperature
+    and scored on the test configurations of every test temperature: rho_P over the A particles pooled at every
+    label time, at t = tau_alpha (the heat map of GlassBench), averaged over all times, and chi_4 predicted against
+    true. Data in units of tau_alpha score every temperature at its own tau_alpha.
+
+    Returns
+    -------
+    dict
+        The :func:`transfer_matrix` entries at tau_alpha (``pearson`` rows, ``train_temperatures``, ...), and
+        ``pearson_mean_over_times`` (rows), ``by_pair``: {train T: {test T: :func:`evaluate` result without the
+        scatter sample}}, ``fit_seconds`` {train T: seconds}.
+    """
+    from glassgen.progress import Stage
+
+    present = dataset.distinct_temperatures
+    split = dataset.extras.get("split")
+    if split is None:
+        raise InvalidInputError("the transfer task needs data with a train/test split (e.g. ka3d-multiT, made by "
+                                "glassgen dataset build).")
+    at = {t: dataset.select_temperatures([t]) for t in present}
+    train_temperatures = [float(t) for t in (train_temperatures or
+                                             [t for t in present if (at[t].extras["split"] == 0).any()])]
+    test_temperatures = [float(t) for t in (test_temperatures or
+                                            [t for t in present if (at[t].extras["split"] == 1).any()])]
+    tests = {t: dataset.select_temperatures([t]).select_split("test") for t in test_temperatures}
+    test_times = {t: _dataset_time(data, "tau_alpha", t) for t, data in tests.items()}
+    rows, means, by_pair, fit_seconds = [], [], {}, {}
+    with Stage("transfer: train and score", len(train_temperatures) * (1 + len(tests)), unit="task",
+               enabled=progress) as bar:
+        for t_train in train_temperatures:
+            begin = time.perf_counter()
+            predictor = make_predictor().fit(dataset.select_temperatures([t_train]).select_split("train"))
+            fit_seconds[key(t_train)] = time.perf_counter() - begin
+            bar.advance()
+            row, mean, by_pair[key(t_train)] = [], [], {}
+            for t_test, test in tests.items():
+                score = evaluate(predictor.predict(test), test, species, times=predictor.times_, label=label,
+                                 n_sample=0)
+                by_pair[key(t_train)][key(t_test)] = score
+                row.append(score["pearson"][key(test_times[t_test])])
+                mean.append(float(np.mean(list(score["pearson"].values()))))
+                bar.advance()
+            rows.append(row)
+            means.append(mean)
+    return {
+        "train_temperatures": [key(t) for t in train_temperatures],
+        "test_temperatures": [key(t) for t in test_temperatures],
+        "train_times": {key(t): test_times.get(t, 1.0) for t in train_temperatures},
+        "test_times": {key(t): v for t, v in test_times.items()},
+        "time_unit": dataset.time_unit, "pearson": rows, "pearson_mean_over_times": means, "species": int(species),
+        "label": label, "by_pair": by_pair, "fit_seconds": fit_seconds,
+    }

@@ -136,9 +136,13 @@ def _fields_at(data, times: np.ndarray, names: list[str]) -> tuple[dict, list[st
 def cmd_bench(args) -> None:
     from glassgen.bench import GLASSBENCH, evaluate, score_descriptor, true_labels, write_report
 
-    if [args.model is not None, args.descriptor is not None, args.predicted].count(True) != 1:
-        raise InvalidInputError("give either --model SAVED_MODEL, --descriptor EPOT|DEN|PSI6|SBO|SBO_CG or "
-                                "--predicted (the predictions stored in the data), exactly one.")
+    if [args.model is not None, args.descriptor is not None, args.predicted, args.transfer is not None].count(
+            True) != 1:
+        raise InvalidInputError("give either --model SAVED_MODEL, --descriptor EPOT|DEN|PSI6|SBO|SBO_CG, "
+                                "--predicted (the predictions stored in the data) or --transfer PREDICTOR..., "
+                                "exactly one.")
+    if args.transfer is not None:
+        return _bench_transfer(args)
     data = _data(args.data, args, split="test")
     begin = time.perf_counter()
     if args.model is not None:
@@ -178,6 +182,34 @@ def cmd_bench(args) -> None:
     output(args, payload, rows)
 
 
+def _bench_transfer(args) -> None:
+    """--transfer: each predictor trained at every temperature's train part and scored at every temperature's
+    test part (GlassBench's transfer task); one heat map per predictor with --report."""
+    from glassgen.bench import transfer_task, write_report
+    from glassgen.predictors import get_predictor
+
+    if args.split not in (None, "all") or args.configurations:
+        raise InvalidInputError("--transfer uses the data's own train/test split at every temperature; drop --split "
+                                "and --configurations.")
+    data = _data(args.data, args)
+    hyper = _hyper(args.set)
+    results, rows = {}, []
+    for name in args.transfer:
+        results[name] = transfer_task(lambda: get_predictor(name, **{"progress": False, **hyper}), data,
+                                      progress=not args.quiet)
+        matrix = results[name]
+        for t_train, row in zip(matrix["train_temperatures"], matrix["pearson"]):
+            cells = ", ".join(f"{value:.3f} at {t_test}" for t_test, value in zip(matrix["test_temperatures"], row))
+            rows.append((f"{name} trained at {t_train}", cells))
+    unit = "tau_alpha" if data.time_unit == "tau_alpha" else "the label time nearest tau_alpha"
+    rows.insert(0, ("Pearson over A particles", f"at t = {unit} of each test temperature"))
+    if args.report:
+        written = write_report(results, args.report, title=f"Transfer across temperatures on {args.data}")
+        rows.append(("report", f"{args.report / 'report.md'}, with JSON and heat maps beside it"))
+        results = {**results, "report": [str(p) for p in written]}
+    output(args, results, rows)
+
+
 def _data_options(sub) -> None:
     sub.add_argument("--configurations", help="use only these configurations: START:STOP or i,j,k (0-based)")
     sub.add_argument("--temperature", type=positive_float, help="temperature, where the files do not give it")
@@ -212,6 +244,11 @@ def add_commands(command) -> None:
     sub = command("bench", cmd_bench, "Score a saved model or a physical descriptor with the GlassBench metrics.")
     sub.add_argument("--model", type=Path, help="saved model (glassgen train -o)")
     sub.add_argument("--descriptor", choices=sorted(BASELINES), help="score a physical descriptor instead")
+    sub.add_argument("--transfer", nargs="+", choices=available_predictors(), metavar="PREDICTOR",
+                     help="the transfer task: train each PREDICTOR at every temperature of the data's train part and "
+                          "score it at every temperature's test part (data with a split, e.g. ka3d-multiT; --set "
+                          "passes hyper-parameters)")
+    sub.add_argument("--set", nargs="+", metavar="NAME=VALUE", help="hyper-parameters of the --transfer predictors")
     sub.add_argument("--predicted", action="store_true",
                      help="score the predictions glassgen predict stored in the data (predicted_propensity, else "
                           "predicted_bond_breaking) against its true labels")

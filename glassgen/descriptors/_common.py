@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from glassgen.errors import InvalidInputError
+from glassgen.errors import DataFormatError, InvalidInputError
 from glassgen.systems.neighbors import pairs_within
 
 
@@ -133,21 +133,42 @@ class Descriptor:
     ``settings()`` returns the constructor arguments as JSON-ready values, so that a saved predictor can rebuild
     exactly the descriptor it was trained on with :func:`descriptor_from_settings`. Subclasses record them by
     calling ``self._record(**kwargs)`` in their constructor.
+
+    A descriptor learned from data (SBO's principal axis) learns it in ``fit(data) -> self`` and keeps it in the
+    arrays named by ``fitted_attributes``, which ``compute`` reuses: a predictor fits it on its training data only
+    and saves those arrays (:meth:`fitted_arrays`, :meth:`set_fitted_arrays`), so that a loaded predictor computes
+    the same values without refitting. For a fixed formula ``fit`` learns nothing.
     """
 
     _values: np.ndarray | None = None
     _names: list | None = None
     _settings: dict | None = None
-    #: The values of a configuration depend on the other configurations computed with it (a fit over all of them),
-    #: so they must be computed in one call; otherwise one configuration at a time gives the same values.
-    pooled = False
+    #: Names of the ndarray attributes that ``fit`` learns and ``compute`` reuses (none for a fixed formula).
+    fitted_attributes: tuple = ()
 
     def _record(self, **kwargs) -> None:
         self._settings = {k: _jsonable(v) for k, v in kwargs.items()}
 
     def settings(self) -> dict:
-        """``{"class": name, "params": {...}}``: enough to rebuild this descriptor (before ``compute``)."""
+        """``{"class": name, "params": {...}}``: enough to rebuild this descriptor (before ``fit`` and ``compute``)."""
         return {"class": type(self).__name__, "params": dict(self._settings or {})}
+
+    def fit(self, data, *, inherent: bool = False):
+        """Learn from ``data`` what ``compute`` reuses (nothing for a fixed formula); returns self."""
+        return self
+
+    def fitted_arrays(self) -> dict:
+        """The arrays ``fit`` learned, by name (empty before ``fit`` and for a fixed formula)."""
+        return {name: getattr(self, name) for name in self.fitted_attributes if hasattr(self, name)}
+
+    def set_fitted_arrays(self, arrays: dict):
+        """Restore what ``fit`` learned, as :meth:`fitted_arrays` gave it (a saved predictor); returns self."""
+        if sorted(arrays) != sorted(self.fitted_attributes):
+            raise DataFormatError(f"{type(self).__name__} needs the fitted arrays {sorted(self.fitted_attributes)}; "
+                                  f"got {sorted(arrays)}. Retrain the predictor that holds it with this glassgen.")
+        for name, value in arrays.items():
+            setattr(self, name, np.asarray(value))
+        return self
 
     @property
     def values(self) -> np.ndarray:
@@ -197,6 +218,6 @@ def descriptor_from_settings(settings: dict) -> Descriptor:
     name = settings.get("class") if isinstance(settings, dict) else None
     cls = getattr(package, str(name), None)
     if not (isinstance(cls, type) and issubclass(cls, Descriptor)):
-        raise InvalidInputError(f"unknown descriptor class {name!r} in saved settings; this glassgen has "
+        raise InvalidInputError(f"unknown descriptor class {name!r} in descriptor settings; this glassgen has "
                                 f"{sorted(c for c in package.__all__ if isinstance(getattr(package, c), type))}.")
     return cls(**settings.get("params", {}))

@@ -10,7 +10,7 @@ from glassgen.errors import InvalidInputError
 
 
 class StructuralBondOrder(Descriptor):
-    """SBO: the leading principal component of averaged bond orders, fitted on the configurations computed.
+    """SBO: the leading principal component of averaged bond orders, fitted without labels.
 
     Boattini, Royall, Filion et al. (Nat. Commun. 11, 5479 (2020)) compress averaged bond-order parameters
     q_bar_l (l = 1..8) without labels and find that the leading direction separates slow from fast local structures;
@@ -21,13 +21,19 @@ class StructuralBondOrder(Descriptor):
     2. q_bar_l(i): the plain mean of q_l over i and its neighbours within ``bond_shell``. Departure: Lechner and
        Dellago average the complex q_lm before taking the norm; we average the invariants q_l (as the generations
        of :class:`BoattiniDescriptors` do);
-    3. each q_bar_l standardised over all particles of all configurations given, species pooled;
+    3. each q_bar_l standardised over all particles of all configurations fitted on, species pooled;
     4. SBO(i) = the projection of the standardised vector on the first principal component (scikit-learn PCA).
 
     Sign convention (labels are never used): the component's loadings sum to a positive number, so SBO grows with
     the overall bond order. ``coarse_grain_length`` adds ``SBO_CG``: SBO averaged with weights exp(-r/L)
-    (:func:`coarse_grain`). The fit is transductive: each ``compute`` refits on its own configurations, and a saved
-    predictor rebuilding this descriptor refits on what it is applied to.
+    (:func:`coarse_grain`).
+
+    Steps 3-4 are learned by ``fit(data)`` and reused by ``compute``, so that SBO is the same function of structure
+    on every configuration: a predictor fits it on its training data only and saves the fitted arrays, and a loaded
+    predictor reproduces its predictions without refitting (refitted on the data predicted, the axis, and with it
+    the meaning of the feature the model was trained on, would move with every batch). Before ``fit``, ``compute``
+    fits on the configurations it is given and keeps nothing: that is the unsupervised GlassBench baseline
+    (:func:`glassgen.bench.score_descriptor`), which has no training data and is fitted on what it scores.
 
     Parameters
     ----------
@@ -41,14 +47,15 @@ class StructuralBondOrder(Descriptor):
     Attributes
     ----------
     components_ : ndarray of shape (len(ls),)
-        The first principal axis, with the sign convention above (after ``compute``).
+        The first principal axis, with the sign convention above (after ``fit``).
     mean_, scale_ : ndarray of shape (len(ls),)
         The standardisation of q_bar_l.
     explained_variance_ratio_ : float
-        Share of the variance of the standardised q_bar_l along ``components_``.
+        Share of the variance of the standardised q_bar_l along ``components_`` (after ``fit``; a loaded predictor's
+        descriptor lacks it, as its values do not depend on it).
     """
 
-    pooled = True  # the standardisation and the PCA are fitted over all configurations computed together
+    fitted_attributes = ("mean_", "scale_", "components_")
 
     def __init__(self, ls=range(1, 9), *, bond_shell: float = 1.5, coarse_grain_length: float | None = None):
         self._record(ls=ls, bond_shell=bond_shell, coarse_grain_length=coarse_grain_length)
@@ -80,24 +87,37 @@ class StructuralBondOrder(Descriptor):
             out[b] = exp_average(q, i, j, np.zeros(len(i)), 1.0)
         return out
 
-    def compute(self, data, *, inherent: bool = False):
-        from sklearn.decomposition import PCA
+    def fit(self, data, *, inherent: bool = False):
+        """Fit the standardisation and the principal axis on every particle of ``data``; returns self."""
+        q_bar = self.averaged_bond_orders(data, inherent=inherent)
+        self.mean_, self.scale_, self.components_, self.explained_variance_ratio_ = _principal_axis(q_bar)
+        return self
 
+    def compute(self, data, *, inherent: bool = False):
         conf = as_configurations(data, inherent=inherent)
         positions = (conf.box, conf.positions, conf.types)
         q_bar = self.averaged_bond_orders(positions)
-        flat = q_bar.reshape(-1, q_bar.shape[-1])
-        self.mean_ = flat.mean(0)
-        self.scale_ = flat.std(0)
-        self.scale_[self.scale_ == 0] = 1.0
-        pca = PCA(n_components=1).fit((flat - self.mean_) / self.scale_)
-        component = pca.components_[0]
-        self.components_ = component if component.sum() >= 0 else -component
-        self.explained_variance_ratio_ = float(pca.explained_variance_ratio_[0])
-        sbo = (((q_bar - self.mean_) / self.scale_) @ self.components_)[..., None]
+        if hasattr(self, "components_"):
+            mean, scale, axis = self.mean_, self.scale_, self.components_
+        else:  # not fitted: fitted on these configurations, and not kept (see the class docstring)
+            mean, scale, axis, _ = _principal_axis(q_bar)
+        sbo = (((q_bar - mean) / scale) @ axis)[..., None]
         names = ["SBO"]
         if self.coarse_grain_length is not None:
             sbo = np.concatenate([sbo, coarse_grain(sbo, positions, self.coarse_grain_length)], axis=-1)
             names.append("SBO_CG")
         self._values, self._names = sbo, names
         return self
+
+
+def _principal_axis(q_bar: np.ndarray) -> tuple:
+    """(mean, scale, first principal axis with loadings summing to >= 0, its explained variance ratio) of q_bar
+    (..., L), every particle pooled; constant columns keep scale 1."""
+    from sklearn.decomposition import PCA
+
+    flat = q_bar.reshape(-1, q_bar.shape[-1])
+    mean, scale = flat.mean(0), flat.std(0)
+    scale[scale == 0] = 1.0
+    pca = PCA(n_components=1).fit((flat - mean) / scale)
+    component = pca.components_[0]
+    return mean, scale, component if component.sum() >= 0 else -component, float(pca.explained_variance_ratio_[0])

@@ -6,7 +6,9 @@ standardising them per species, checking that data match the training data, and 
 and applies one model per species (``_fit_species``, ``_predict_species``).
 
 The saved file is one ``torch.save``'d dict of plain values and tensors (read back with ``weights_only=True``, so
-loading runs no pickled code), written to a temporary file and renamed.
+loading runs no pickled code), written to a temporary file and renamed. It records the version of the descriptor
+formulas (:data:`glassgen.descriptors.DESCRIPTOR_VERSION`) and what the descriptors learned in ``fit``; a file from
+other formulas is refused, since its model was fitted to other values.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ import numpy as np
 import torch
 
 import glassgen
-from glassgen.descriptors import Descriptor, descriptor_from_settings
+from glassgen.descriptors import DESCRIPTOR_VERSION, Descriptor, descriptor_from_settings
 from glassgen.errors import DataFormatError, InvalidInputError, SchemaVersionError
 from glassgen.progress import Stage, message
 
-#: Identifies a saved predictor and the layout of its dict.
+#: Identifies a saved predictor and the layout of its dict. 2: the descriptor version and the descriptors' fitted
+#: arrays, which a reader of format 1 would ignore.
 FORMAT = "glassgen-predictor"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 _LABELS = ("propensity", "bond_breaking")
 
@@ -65,7 +68,8 @@ class Predictor:
     Parameters
     ----------
     descriptors : Descriptor or list of Descriptor, optional
-        Features per particle, concatenated in order; default: the subclass's published choice.
+        Features per particle, concatenated in order; default: the subclass's published choice. ``fit`` works on
+        copies (``descriptors_``), fitted on the training data, and leaves these objects as they are.
     inherent : bool
         Compute the descriptors on inherent states (FIRE minima, computed when the data have none).
     label : {"propensity", "bond_breaking"}
@@ -141,8 +145,10 @@ class Predictor:
         if valid is not None:
             self._check_compatible(valid, "valid dataset")
             valid_labels, _ = self._labels(valid, self.times_, "valid dataset")
-        self.descriptors_ = self._descriptor_list()
-        features = self._features(train)
+        # Copies rebuilt from their settings: fitting never touches the descriptors given (which other predictors may
+        # share), and the ones used are exactly those a saved file rebuilds.
+        self.descriptors_ = [descriptor_from_settings(d.settings()) for d in self._descriptor_list()]
+        features = self._features(train, fit_descriptors=True)
         self.feature_names_ = [n for d in self.descriptors_ for n in d.names]
         # Row s standardises species s (absent species keep 0 and 1); constant columns become 0 rather than NaN.
         self.means_ = np.zeros((len(self.species_counts_), features.shape[-1]))
@@ -203,8 +209,9 @@ class Predictor:
                                     "(Dataset.subset) or recompute their labels.")
         return labels, keep
 
-    def _features(self, data) -> np.ndarray:
-        """Descriptors of every particle, concatenated: (M, N, F), on inherent states if ``inherent``."""
+    def _features(self, data, *, fit_descriptors: bool = False) -> np.ndarray:
+        """Descriptors of every particle, concatenated: (M, N, F), on inherent states if ``inherent``; with
+        ``fit_descriptors`` (training data only), each descriptor first learns what it learns from ``data``."""
         if self.inherent and data.inherent_positions is None:
             from glassgen.dynamics.minimization import inherent_states
 
@@ -214,6 +221,8 @@ class Predictor:
             data = inherent_states(data, progress=self.progress)
         blocks = []
         for descriptor in self.descriptors_:
+            if fit_descriptors:
+                descriptor.fit(data, inherent=self.inherent)
             values = self._descriptor_values(descriptor, data)
             if not np.isfinite(values).all():
                 raise InvalidInputError(f"{descriptor!r} gave NaN or infinite features for these data (e.g. a species "
@@ -222,19 +231,15 @@ class Predictor:
         return np.concatenate(blocks, axis=-1)
 
     def _descriptor_values(self, descriptor: Descriptor, data) -> np.ndarray:
-        """(M, N, F) values of one descriptor, computed one configuration at a time so that this long stage shows its
-        progress (a pooled descriptor, fitted over all configurations, in one call)."""
+        """(M, N, F) values of one (fitted) descriptor, computed one configuration at a time so that this long stage
+        shows its progress."""
         positions = data.inherent_positions if self.inherent else data.positions
-        m = len(positions)
-        with Stage(f"descriptors {type(descriptor).__name__}", m, unit="configuration", enabled=self.progress) as bar:
-            if descriptor.pooled:
-                values = [descriptor.compute(data, inherent=self.inherent).values]
-                bar.advance(m)
-            else:
-                values = []
-                for k in range(m):
-                    values.append(descriptor.compute((data.box, positions[k:k + 1], data.types, data.model)).values)
-                    bar.advance()
+        values = []
+        with Stage(f"descriptors {type(descriptor).__name__}", len(positions), unit="configuration",
+                   enabled=self.progress) as bar:
+            for k in range(len(positions)):
+                values.append(descriptor.compute((data.box, positions[k:k + 1], data.types, data.model)).values)
+                bar.advance()
         return np.concatenate(values)
 
     def _species_data(self, data, features, labels, s: int) -> SpeciesData:
@@ -260,15 +265,18 @@ class Predictor:
     # -- save / load ---------------------------------------------------------------------------------------------
 
     def save(self, path) -> None:
-        """Write weights, hyper-parameters, descriptor settings, standardisation, times and provenance to ``path``."""
+        """Write weights, hyper-parameters, descriptor settings, version and fitted arrays, standardisation, times and
+        provenance to ``path``."""
         if not hasattr(self, "provenance_"):
             raise InvalidInputError(f"this {type(self).__name__} is not fitted yet: call fit(train) before save.")
         arrays = {"means": self.means_, "scales": self.scales_}
         for s, model in self.models_.items():
             arrays.update({f"s{s}.{key}": value for key, value in self._model_arrays(model).items()})
+        for k, descriptor in enumerate(self.descriptors_):
+            arrays.update({f"d{k}.{key}": value for key, value in descriptor.fitted_arrays().items()})
         payload = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "name": self.name, "params": self.get_params(),
-            "descriptors": [d.settings() for d in self.descriptors_],
+            "descriptors": [d.settings() for d in self.descriptors_], "descriptor_version": DESCRIPTOR_VERSION,
             "fitted": {"model": self.model_, "n_particles": self.n_particles_, "dim": self.dim_,
                        "species_counts": self.species_counts_, "times": self.times_.tolist(),
                        "feature_names": self.feature_names_, "provenance": self.provenance_},
@@ -308,14 +316,10 @@ class Predictor:
         predictor.species_counts_ = list(fitted["species_counts"])
         predictor.times_ = np.asarray(fitted["times"], dtype=np.float64)
         predictor.feature_names_ = list(fitted["feature_names"])
-        predictor.descriptors_ = descriptors
         arrays = {k: v.numpy() for k, v in payload["arrays"].items()}
+        predictor.descriptors_ = [d.set_fitted_arrays(_prefixed(arrays, f"d{k}.")) for k, d in enumerate(descriptors)]
         predictor.means_, predictor.scales_ = arrays.pop("means"), arrays.pop("scales")
-        predictor.models_ = {}
-        for s in predictor._species():
-            prefix = f"s{s}."
-            predictor.models_[s] = predictor._model_from_arrays(
-                {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+        predictor.models_ = {s: predictor._model_from_arrays(_prefixed(arrays, f"s{s}.")) for s in predictor._species()}
         predictor.provenance_ = dict(fitted["provenance"])
         return predictor
 
@@ -356,7 +360,20 @@ def read_saved(path) -> dict:
     if payload.get("format_version", 0) > FORMAT_VERSION:
         raise SchemaVersionError(f"{path} was written in predictor format {payload['format_version']}; this glassgen "
                                  f"reads up to {FORMAT_VERSION}: upgrade glassgen.")
+    written = payload.get("descriptor_version", 1)  # files from before it was recorded: version 1
+    if written != DESCRIPTOR_VERSION:
+        by = payload.get("fitted", {}).get("provenance", {}).get("glassgen_version", "unknown")
+        raise SchemaVersionError(
+            f"{path} was trained on descriptors of version {written} (written by glassgen {by}), but this glassgen "
+            f"computes descriptor version {DESCRIPTOR_VERSION}, whose values differ, so its predictions would be "
+            f"wrong: retrain it with this glassgen (glassgen train), or load it with a glassgen of descriptor version "
+            f"{written}.")
     return payload
+
+
+def _prefixed(arrays: dict, prefix: str) -> dict:
+    """The entries of ``arrays`` whose names start with ``prefix``, by the rest of their names."""
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
 def _check_dataset(data, role: str) -> None:
