@@ -48,3 +48,51 @@ def one_thread():
 
     with limited_threads(1):
         yield
+
+
+#: A multi-temperature benchmark small enough for tests: KA3D N = 200 at T = 1.0 and 0.8, 2 + 2 configurations each.
+TINY_RECIPE = """
+name = "tiny3d"
+model = "ka3d"
+n = 200
+replicas = 4
+seed = 1
+preparation = "md"
+chains = 2
+equilibration_tau = 5
+spacing_tau = 3
+times_tau = [0.1, 1.0, 2.0]
+[[temperatures]]
+T = 1.0
+tau_guess = 1.4
+train = 2
+test = 2
+[[temperatures]]
+T = 0.8
+tau_guess = 3.0
+train = 2
+test = 2
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_multi_t(tmp_path_factory):
+    """:data:`TINY_RECIPE` built by `glassgen dataset build` in two runs (first T = 1.0 only, then the rest), about
+    20 s: (folder holding tiny3d.h5 and the work folder, the two runs' JSON reports)."""
+    import io
+    import json
+    from contextlib import redirect_stdout
+
+    from glassgen.cli import main
+
+    folder = tmp_path_factory.mktemp("build")
+    (folder / "tiny3d.toml").write_text(TINY_RECIPE)
+    argv = ["dataset", "build", str(folder / "tiny3d.toml"), "--work", str(folder / "work"), "-o",
+            str(folder / "tiny3d.h5"), "--json", "--quiet"]
+    reports = []
+    for extra in (["--temperatures", "1.0"], []):
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert main(argv + extra) == 0
+        reports.append(json.loads(out.getvalue()))
+    return folder, reports

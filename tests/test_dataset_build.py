@@ -10,57 +10,15 @@ from glassgen.cli import main
 from glassgen.dataset_build import load_recipe
 from glassgen.errors import InvalidInputError
 from glassgen.io import load
-
-TINY_MD = """
-name = "tiny3d"
-model = "ka3d"
-n = 200
-replicas = 4
-seed = 1
-preparation = "md"
-chains = 2
-equilibration_tau = 5
-spacing_tau = 3
-times_tau = [0.1, 1.0, 2.0]
-[[temperatures]]
-T = 1.0
-tau_guess = 1.4
-train = 2
-test = 2
-[[temperatures]]
-T = 0.8
-tau_guess = 3.0
-train = 2
-test = 2
-"""
+from tests.conftest import TINY_RECIPE
 
 
 def run_json(capsys, *argv) -> dict:
     assert main([*argv, "--json", "--quiet"]) == 0
     return json.loads(capsys.readouterr().out)
 
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The tiny recipe built in two runs: first T = 1.0 only, then the rest; returns (folder, two JSON reports)."""
-    folder = tmp_path_factory.mktemp("build")
-    (folder / "tiny3d.toml").write_text(TINY_MD)
-    argv = ["dataset", "build", str(folder / "tiny3d.toml"), "--work", str(folder / "work"), "-o",
-            str(folder / "tiny3d.h5"), "--json", "--quiet"]
-    reports = []
-    for extra in (["--temperatures", "1.0"], []):
-        import io
-        from contextlib import redirect_stdout
-
-        out = io.StringIO()
-        with redirect_stdout(out):
-            assert main(argv + extra) == 0
-        reports.append(json.loads(out.getvalue()))
-    return folder, reports
-
-
-def test_a_build_stops_between_temperatures_and_continues(built):
-    folder, (first, second) = built
+def test_a_build_stops_between_temperatures_and_continues(tiny_multi_t):
+    folder, (first, second) = tiny_multi_t
     assert first["done"] == [1.0] and first["remaining"] == [0.8] and first["output"] is None
     assert second["done"] == [1.0, 0.8] and second["remaining"] == [] and second["output"].endswith("tiny3d.h5")
     costs = json.loads((folder / "work" / "T1.000" / "costs.json").read_text())
@@ -69,8 +27,8 @@ def test_a_build_stops_between_temperatures_and_continues(built):
     assert set(costs) == {"prepare", "tau_alpha", "minimise", "label"}
 
 
-def test_the_assembled_dataset_is_in_units_of_tau_alpha_with_splits(built):
-    folder, (_, report) = built
+def test_the_assembled_dataset_is_in_units_of_tau_alpha_with_splits(tiny_multi_t):
+    folder, (_, report) = tiny_multi_t
     data = load(folder / "tiny3d.h5")
     assert data.time_unit == "tau_alpha" and data.distinct_temperatures == [0.8, 1.0]
     np.testing.assert_array_equal(data.times, [0.1, 1.0, 2.0])
@@ -91,8 +49,8 @@ def test_the_assembled_dataset_is_in_units_of_tau_alpha_with_splits(built):
     assert summary[0.8]["energy_per_particle"] < summary[1.0]["energy_per_particle"]
 
 
-def test_train_and_bench_read_their_split_of_a_named_temperature(built, capsys, tmp_path):
-    folder, _ = built
+def test_train_and_bench_read_their_split_of_a_named_temperature(tiny_multi_t, capsys, tmp_path):
+    folder, _ = tiny_multi_t
     path = str(folder / "tiny3d.h5")
     trained = run_json(capsys, "train", "--model", "ridge", "--data", path, "--temperatures", "1.0", "-o",
                        str(tmp_path / "ridge.pt"))
@@ -109,21 +67,21 @@ def test_recipes_refuse_what_cannot_be_built(tmp_path):
     assert [p.T for p in load_recipe("ka3d-multiT").temperatures] == [0.8, 0.7, 0.64, 0.56, 0.5]
     assert load_recipe("ka2d-multiT").n == 1290
     bad = tmp_path / "bad.toml"
-    bad.write_text(TINY_MD.replace("T = 0.8", "T = 1.2"))
+    bad.write_text(TINY_RECIPE.replace("T = 0.8", "T = 1.2"))
     with pytest.raises(InvalidInputError, match="from hot to cold"):
         load_recipe(bad)
-    bad.write_text(TINY_MD.replace("[0.1, 1.0, 2.0]", "[0.1, 2.0]"))
+    bad.write_text(TINY_RECIPE.replace("[0.1, 1.0, 2.0]", "[0.1, 2.0]"))
     with pytest.raises(InvalidInputError, match="hold 1.0"):
         load_recipe(bad)
     with pytest.raises(InvalidInputError, match="no recipe nothing-here"):
         load_recipe("nothing-here")
 
 
-def test_the_transfer_task_trains_at_each_temperature_and_scores_at_every_other(built, capsys, tmp_path):
+def test_the_transfer_task_trains_at_each_temperature_and_scores_at_every_other(tiny_multi_t, capsys, tmp_path):
     from glassgen.bench import evaluate
     from glassgen.predictors import get_predictor
 
-    folder, _ = built
+    folder, _ = tiny_multi_t
     path = folder / "tiny3d.h5"
     result = run_json(capsys, "bench", "--transfer", "ridge", "--data", str(path), "--report", str(tmp_path))
     matrix = result["ridge"]
