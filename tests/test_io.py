@@ -454,6 +454,8 @@ def test_times_in_units_of_tau_alpha_round_trip_as_schema_2(tmp_path):
         load(path, temperatures=[0.5]).select_split("train")
     with pytest.raises(InvalidInputError, match="need tau_alpha"):
         replace(data, tau_alpha=None)
+    # Predictions at a state whose tau_alpha nobody knows are fine in units of tau_alpha.
+    assert replace(data, tau_alpha=None, propensity=None, predicted_propensity=data.propensity).tau_alpha is None
     with pytest.raises(InvalidInputError, match="disagrees with the configurations' temperatures"):
         _small(0.8, temperatures=[0.8, 0.8, 0.5])
 

@@ -1,6 +1,7 @@
 """`glassgen train`, `predict` and `bench` end to end on a small labelled dataset made here, plus refusals."""
 
 import json
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -79,3 +80,52 @@ def test_bench_descriptor_scores_without_training(labelled, capsys):
     assert main(arguments) == 0
     table = capsys.readouterr().out
     assert "Pearson at t = 1" in table and "R^2" not in table
+
+
+def test_transferable_glassmlp_ensemble_train_predict_bench(tiny_multi_t, capsys, tmp_path):
+    """GlassMLP with temperature input and an ensemble of two on the tiny multi-temperature data (times in units of
+    tau_alpha): trained on the train part at both temperatures, its predictions and their spread stored by predict
+    as the Python API gives them, the spread per time in bench's JSON and table; labels in LJ units are refused."""
+    from glassgen.bench.tasks import key
+    from glassgen.predictors import load_predictor
+
+    folder, _ = tiny_multi_t
+    data, model = folder / "tiny3d.h5", tmp_path / "mlp.pt"
+    trained = run_json(capsys, "train", "--model", "glassmlp", "--data", str(data), "--set", "temperature_input=true",
+                       "ensemble=2", "stage1_epochs=5", "stage2_epochs=2", "-o", str(model), "--quiet")
+    assert trained["parameters"]["temperature_input"] is True and trained["parameters"]["ensemble"] == 2
+    assert trained["n_configurations"] == 4 and trained["time_unit"] == "tau_alpha"
+
+    out = tmp_path / "predicted.h5"
+    stored = run_json(capsys, "predict", str(data), "--model", str(model), "--split", "test", "-o", str(out),
+                      "--quiet")
+    predicted, test = load(out), load(data).select_split("test")
+    mean, spread = load_predictor(model).predict_with_uncertainty(test)
+    np.testing.assert_array_equal(predicted.predicted_propensity, mean)
+    np.testing.assert_array_equal(predicted.extras["predicted_propensity_std"], spread)
+    assert spread.shape == mean.shape and (spread > 0).all()
+    assert predicted.time_unit == "tau_alpha" and "propensity" in stored["true_labels"] and not stored["dropped"]
+    assert stored["ensemble_std"] == pytest.approx({key(t): spread[:, k].mean() for k, t in enumerate(test.times)})
+    assert main(["predict", str(data), "--model", str(model), "--split", "test", "-o", str(out), "--quiet"]) == 0
+    assert re.search(r"ensemble spread +mean std over 2 members: [0-9.e-]+ at t = 0.1,", capsys.readouterr().out)
+    single, again = tmp_path / "single.pt", tmp_path / "again.h5"  # a single model's predictions keep no stale spread
+    run_json(capsys, "train", "--model", "glassmlp", "--data", str(data), "--set", "stage1_epochs=5", "stage2_epochs=2",
+             "-o", str(single), "--quiet")
+    assert "ensemble_std" not in run_json(capsys, "predict", str(out), "--model", str(single), "-o", str(again))
+    assert "predicted_propensity_std" not in load(again).extras
+
+    scores = run_json(capsys, "bench", "--model", str(model), "--data", str(data), "--quiet")
+    a = test.types == 0
+    assert scores["ensemble_std"] == pytest.approx({key(t): spread[:, k, a].mean() for k, t in enumerate(test.times)})
+    assert main(["bench", "--model", str(model), "--data", str(data), "--quiet"]) == 0
+    assert "ensemble spread at t = 1 " in capsys.readouterr().out
+
+    # Cold configurations whose tau_alpha no simulation knows: predicted at the model's times in units of tau_alpha.
+    cold = replace(load(data), propensity=None, bond_breaking=None, times=None, time_unit="lj", tau_alpha=None)
+    unknown = run_json(capsys, "predict", str(save(cold, tmp_path / "cold.h5")), "--model", str(model), "-o",
+                       str(tmp_path / "cold_predicted.h5"), "--quiet")
+    assert unknown["time_unit"] == "tau_alpha" and load(tmp_path / "cold_predicted.h5").tau_alpha is None
+
+    in_lj = save(replace(load(data), time_unit="lj"), tmp_path / "lj.h5")
+    assert main(["bench", "--model", str(model), "--data", str(in_lj), "--quiet"]) == 2
+    assert "trained on label times in units of each configuration's tau_alpha" in capsys.readouterr().err

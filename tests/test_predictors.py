@@ -359,3 +359,141 @@ def test_ridge_penalty_is_chosen_on_held_out_configurations():
             fit = Ridge(alpha=alpha).fit(features[~held].reshape(-1, 5), labels[~held].reshape(-1, 2))
             brute[a] += ((fit.predict(features[held].reshape(-1, 5)) - labels[held].reshape(-1, 2)) ** 2).sum(0)
     np.testing.assert_allclose(held_out_errors(features, labels, alphas), brute, rtol=1e-9)
+
+
+# -- temperature input, ensembles, time units --------------------------------------------------------------------
+
+QUICK_MLP = {"stage1_epochs": 5, "stage2_epochs": 2}
+
+
+def at_temperatures(data, temperatures):
+    """``data`` with one temperature per configuration and labels scaled by 1/T, a known temperature dependence."""
+    temperatures = np.asarray(temperatures, dtype=float)
+    return dataclasses.replace(data, temperature=None, temperatures=temperatures,
+                               propensity=data.propensity / temperatures[:, None, None])
+
+
+@pytest.fixture(scope="module")
+def multi_t(data):
+    """Training data at T = 1.0 and 0.8, and the test configurations as they are (labels of T = 1)."""
+    train, test = data
+    return at_temperatures(train, [1.0, 1.0, 1.0, 0.8, 0.8, 0.8]), test
+
+
+def test_temperature_input_learns_the_temperature_dependence(multi_t):
+    """With temperature_input, the same configurations predicted at another temperature change as the labels do
+    (x 1.25 from T = 1.0 to 0.8), each configuration by its own temperature; without it, not at all."""
+    train, test = multi_t
+    model = make("glassmlp", temperature_input=True).fit(train)
+    assert model.feature_names_[-1] == "1/T"
+    hot, cold = model.predict(at_temperatures(test, [1.0, 1.0])), model.predict(at_temperatures(test, [0.8, 0.8]))
+    assert np.std(cold) / np.std(hot) == pytest.approx(1.25, abs=0.05)
+    mixed = model.predict(at_temperatures(test, [1.0, 0.8]))
+    np.testing.assert_array_equal(mixed[0], hot[0])
+    np.testing.assert_array_equal(mixed[1], cold[1])
+    plain = make("glassmlp", **QUICK_MLP).fit(train)
+    np.testing.assert_array_equal(plain.predict(at_temperatures(test, [0.8, 0.8])),
+                                  plain.predict(at_temperatures(test, [0.6, 0.7])))
+
+
+def test_temperature_input_refuses_unknown_or_single_temperatures(multi_t, monkeypatch):
+    """Refused before any descriptor is computed, naming the fix."""
+    train, test = multi_t
+    model = make("glassmlp", temperature_input=True, **QUICK_MLP).fit(train)
+    monkeypatch.setattr(GlassMLP, "_descriptor_values", lambda *args: pytest.fail("descriptors before the refusal"))
+    unknown = dataclasses.replace(train, temperatures=None)
+    assert unknown.temperature is None
+    with pytest.raises(InvalidInputError, match=r"train dataset records none: give it \(--temperature T"):
+        make("glassmlp", temperature_input=True).fit(unknown)
+    with pytest.raises(InvalidInputError, match=r"holds one temperature only \(T = 1\): train on data at two or more"):
+        make("glassmlp", temperature_input=True).fit(test)
+    with pytest.raises(InvalidInputError, match="valid dataset records none"):
+        make("glassmlp", temperature_input=True).fit(train, unknown.subset([0, 1]))
+    with pytest.raises(InvalidInputError, match="dataset to predict records none.*temperature_input=false"):
+        model.predict(dataclasses.replace(test, temperature=None))
+    with pytest.raises(InvalidInputError, match="'temperature_input' parameter of GlassMLP must be a bool"):
+        make("glassmlp", temperature_input="yes").fit(train)
+    with pytest.raises(InvalidInputError, match="'ensemble' parameter of GlassMLP must be an int >= 1"):
+        make("glassmlp", ensemble=0).fit(train)
+
+
+@pytest.fixture(scope="module")
+def ensemble(multi_t):
+    """A GlassMLP ensemble of three with temperature input."""
+    return make("glassmlp", temperature_input=True, ensemble=3, seed=3, **QUICK_MLP).fit(multi_t[0])
+
+
+def test_ensemble_is_its_members_fitted_alone(multi_t, ensemble):
+    """The ensemble's mean and spread are those of single models fitted with the members' seeds (member 0: the seed
+    itself), which differ; a single model has no spread."""
+    from glassgen.predictors.glassmlp import member_seeds
+
+    train, test = multi_t
+    seeds = member_seeds(3, 3)
+    assert seeds[0] == 3 and len(set(seeds)) == 3 and member_seeds(3, 2) == seeds[:2]
+    members = np.stack([make("glassmlp", temperature_input=True, seed=s, **QUICK_MLP).fit(train).predict(test)
+                        for s in seeds])
+    mean, std = ensemble.predict_with_uncertainty(test)
+    np.testing.assert_array_equal(mean, members.mean(0))
+    np.testing.assert_array_equal(std, members.std(0))
+    np.testing.assert_array_equal(ensemble.predict(test), mean)
+    assert (std > 0).mean() > 0.99
+    single_mean, single_std = make("glassmlp", **QUICK_MLP).fit(train).predict_with_uncertainty(test)
+    assert not single_std.any() and np.isfinite(single_mean).all()
+
+
+def test_ensemble_with_temperature_input_saves_and_loads_bitwise(multi_t, ensemble, tmp_path):
+    """Every member and the temperature standardisation come back; a single model's file keeps neither new setting,
+    so that a glassgen from before them reads it."""
+    _, test = multi_t
+    ensemble.save(tmp_path / "ensemble.pt")
+    loaded = load_predictor(tmp_path / "ensemble.pt")
+    assert loaded.get_params() == ensemble.get_params() and loaded.feature_names_ == ensemble.feature_names_
+    cold = at_temperatures(test, [0.7, 0.6])
+    for got, expected in zip(loaded.predict_with_uncertainty(cold), ensemble.predict_with_uncertainty(cold)):
+        np.testing.assert_array_equal(got, expected)
+    make("glassmlp", **QUICK_MLP).fit(test).save(tmp_path / "single.pt")
+    single = torch.load(tmp_path / "single.pt", weights_only=True)
+    assert "ensemble" not in single["params"] and "temperature_input" not in single["params"]
+    # Readers of format 2 read the single model, and refuse (rather than crash on) the settings they do not know.
+    assert single["format_version"] == 2
+    assert torch.load(tmp_path / "ensemble.pt", weights_only=True)["format_version"] == 3
+    assert load_predictor(tmp_path / "single.pt").get_params()["ensemble"] == 1
+
+
+def in_tau_units(data):
+    return dataclasses.replace(data, time_unit="tau_alpha", tau_alpha=np.full(data.n_configurations, 2.0))
+
+
+def test_labels_in_another_time_unit_are_refused(data, fitted, tmp_path, monkeypatch):
+    """A model fitted on LJ times refuses labels in units of tau_alpha (the same numbers, other moments) for early
+    stopping or scoring, but predicts any data; the unit is saved, in a format that readers unaware of it refuse."""
+    train, test = data
+    with pytest.raises(InvalidInputError, match="valid dataset gives its label times in units of each configuration's "
+                                                r"tau_alpha, but .* trained on label times in LJ time units \(\[1.0"):
+        make("ridge").fit(train, in_tau_units(test))
+    ridge = fitted["ridge"]
+    assert ridge.time_unit_ == "lj"
+    ridge.check_time_unit(test)
+    with pytest.raises(InvalidInputError, match="the data to score gives .* tau_alpha"):
+        ridge.check_time_unit(in_tau_units(test), "data to score")
+    np.testing.assert_array_equal(ridge.predict(in_tau_units(test)), ridge.predict(test))
+
+    tau = make("ridge").fit(in_tau_units(train))
+    assert tau.time_unit_ == "tau_alpha"
+    with pytest.raises(InvalidInputError, match="in LJ time units, but .* trained on label times in units of"):
+        tau.check_time_unit(test)
+    tau.save(tmp_path / "tau.pt")
+    assert load_predictor(tmp_path / "tau.pt").time_unit_ == "tau_alpha"
+    ridge.save(tmp_path / "lj.pt")
+    payload = torch.load(tmp_path / "lj.pt", weights_only=True)
+    assert payload["format_version"] == 2 and payload["fitted"]["time_unit"] == "lj"
+    monkeypatch.setattr("glassgen.predictors.base.FORMAT_VERSION", 2)  # a reader from before time units
+    load_predictor(tmp_path / "lj.pt")
+    with pytest.raises(SchemaVersionError, match="predictor format 3"):
+        load_predictor(tmp_path / "tau.pt")
+    monkeypatch.undo()
+    payload = torch.load(tmp_path / "tau.pt", weights_only=True)
+    del payload["fitted"]["time_unit"]  # a file written before the unit was recorded: LJ units
+    torch.save(payload, tmp_path / "old.pt")
+    assert load_predictor(tmp_path / "old.pt").time_unit_ == "lj"

@@ -78,7 +78,7 @@ def cmd_train(args) -> None:
     predictor.save(args.output)
     output(args, {"output": str(args.output), "model": args.model, "n_configurations": train.n_configurations,
                   "n_particles": train.n_particles, "times": [float(t) for t in predictor.times_],
-                  "seconds": seconds, "parameters": predictor.get_params()})
+                  "time_unit": predictor.time_unit_, "seconds": seconds, "parameters": predictor.get_params()})
 
 
 def _load_predictor(args):
@@ -95,40 +95,65 @@ def cmd_predict(args) -> None:
 
     predictor = _load_predictor(args)
     data = _data(args.file, args)
+    unit = predictor.time_unit_
     begin = time.perf_counter()
-    predicted = predictor.predict(data)
+    predicted, spread = predictor.predict_with_uncertainty(data)
     seconds = time.perf_counter() - begin
     times = np.asarray(predictor.times_, dtype=np.float64)
     stored_as = f"predicted_{predictor.label}"
-    kept, dropped = _fields_at(data, times, [name for name in LABELS + PREDICTED_LABELS if name != stored_as])
-    data = replace(data, times=times, **kept, **{stored_as: predicted},
+    spread_as = f"{stored_as}_std"
+    kept, dropped = _fields_at(data, times, unit, [name for name in LABELS + PREDICTED_LABELS if name != stored_as])
+    extras = {name: value for name, value in data.extras.items() if name != spread_as}  # none left from another model
+    if _members(predictor) > 1:
+        extras[spread_as] = spread
+    data = replace(data, times=times, time_unit=unit, **kept, **{stored_as: predicted}, extras=extras,
                    metadata={**data.metadata, "predicted_by": str(args.model), **provenance(args)})
     path = save(data, args.output)
     payload = {"output": str(path), "n_configurations": data.n_configurations, "label": predictor.label,
                "stored_as": stored_as, "true_labels": [name for name in LABELS if kept.get(name) is not None],
-               "dropped": dropped, "times": data.times.tolist(), "seconds": seconds,
+               "dropped": dropped, "times": data.times.tolist(), "time_unit": unit, "seconds": seconds,
                "seconds_per_configuration": seconds / data.n_configurations}
+    in_tau = " (in units of tau_alpha)" if unit == "tau_alpha" else ""
     rows = [("output", path), ("predicted", f"{predictor.label} of {data.n_configurations} configurations at "
-                                            f"t = {', '.join(f'{t:g}' for t in times)}, stored as {stored_as}"),
+                                            f"t = {', '.join(f'{t:g}' for t in times)}{in_tau}, stored as {stored_as}"),
             ("true labels kept", payload["true_labels"] or "none in the data")]
+    if spread_as in extras:
+        payload.update(std_stored_as=spread_as, ensemble_std=_mean_spread(spread, times))
+        spreads = ", ".join(f"{value:.3g} at t = {t}" for t, value in payload["ensemble_std"].items())
+        rows.append(("ensemble spread", f"mean std over {_members(predictor)} members: {spreads}; stored as extras "
+                                        f"{spread_as}"))
     if dropped:
-        rows.append(("dropped", f"{', '.join(dropped)}: not given at the model's times"))
+        rows.append(("dropped", f"{', '.join(dropped)}: not given at the model's times{in_tau}"))
     rows.append(("seconds per configuration", payload["seconds_per_configuration"]))
     output(args, payload, rows)
 
 
-def _fields_at(data, times: np.ndarray, names: list[str]) -> tuple[dict, list[str]]:
-    """The fields ``names`` that ``data`` holds, at ``times``: labels and predictions share one time axis in a
-    Dataset, so a field the data lack at any of the model's times cannot stay beside its predictions.
+def _members(predictor) -> int:
+    """Members of a predictor's ensemble (1 for a single model, or a predictor that makes no ensembles)."""
+    return predictor.get_params().get("ensemble", 1)
+
+
+def _mean_spread(spread: np.ndarray, times, particles=slice(None)) -> dict:
+    """{time: the ensemble's standard deviation (M, K, N) averaged over configurations and ``particles``}."""
+    from glassgen.bench.tasks import key
+
+    return {key(t): float(spread[:, k][:, particles].mean()) for k, t in enumerate(times)}
+
+
+def _fields_at(data, times: np.ndarray, unit: str, names: list[str]) -> tuple[dict, list[str]]:
+    """The fields ``names`` that ``data`` holds, at ``times`` in ``unit``: labels and predictions share one time axis
+    in a Dataset, so a field the data lack at any of the model's times cannot stay beside its predictions.
 
     Returns ({name: array at times, or None where dropped}, names dropped).
     """
     from glassgen.bench.metrics import time_index
 
     present = [name for name in names if getattr(data, name) is not None]
-    try:
-        columns = [time_index(data.times, t) for t in times]
+    try:  # in another unit, the same numbers are other moments
+        columns = [time_index(data.times, t) for t in times] if data.time_unit == unit else None
     except InvalidInputError:  # the data's times are unknown or others
+        columns = None
+    if columns is None:
         return dict.fromkeys(present), present
     return {name: getattr(data, name)[:, columns] for name in present}, []
 
@@ -148,8 +173,12 @@ def cmd_bench(args) -> None:
     if args.model is not None:
         predictor = _load_predictor(args)
         true_labels(data, predictor.label)  # unlabelled data fail before the prediction, not after
+        predictor.check_time_unit(data, "data to score")
         name = Path(args.model).stem
-        result = evaluate(predictor.predict(data), data, times=predictor.times_, label=predictor.label)
+        predicted, spread = predictor.predict_with_uncertainty(data)
+        result = evaluate(predicted, data, times=predictor.times_, label=predictor.label)
+        if _members(predictor) > 1:
+            result["ensemble_std"] = _mean_spread(spread, predictor.times_, data.types == result["species"])
     elif args.predicted:
         label = next((label for label in LABELS if getattr(data, f"predicted_{label}") is not None), None)
         if label is None:
@@ -176,6 +205,7 @@ def cmd_bench(args) -> None:
         rows += [(f"chi_4 predicted / true at t = {t}",
                   f"{payload['chi4']['predicted'][t]:.3g} / {payload['chi4']['true'][t]:.3g}")
                  for t in payload["chi4"]["true"]]
+    rows += [(f"ensemble spread at t = {t}", format_value(v)) for t, v in payload.get("ensemble_std", {}).items()]
     if args.report:
         rows.append(("report", f"{args.report / 'report.md'}, with JSON and figures beside it"))
     rows.append(("seconds", format_value(payload["seconds"])))
@@ -230,8 +260,11 @@ def add_commands(command) -> None:
                      help="training data: glassgen .h5, a folder of npz files, or a shipped dataset (ka3d-multiT, "
                           "ka2d-multiT)")
     sub.add_argument("--valid", type=Path, help="validation data for early stopping (same forms)")
-    sub.add_argument("--times", type=positive_float, nargs="+", help="label times to learn (default: all in the data)")
-    sub.add_argument("--set", nargs="+", metavar="NAME=VALUE", help="hyper-parameters, e.g. inherent=false")
+    sub.add_argument("--times", type=positive_float, nargs="+",
+                     help="label times to learn, in the data's unit (default: all in the data)")
+    sub.add_argument("--set", nargs="+", metavar="NAME=VALUE",
+                     help="hyper-parameters, e.g. inherent=false; glassmlp: temperature_input=true (temperature as an "
+                          "input, data at several temperatures) ensemble=5 (five seeds: mean and spread)")
     add_output(sub, kind="file", help="file for the trained model")
     _data_options(sub)
 

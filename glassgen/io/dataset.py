@@ -69,8 +69,8 @@ class Dataset:
         time (``"tau_alpha"``: label k is at ``times[k] * tau_alpha[m]`` for configuration m), so that a model
         trained across temperatures learns the same physical moment at every one of them.
     tau_alpha : ndarray of shape (M,) or None
-        Structural relaxation time (LJ units) at each configuration's temperature; required with
-        ``time_unit="tau_alpha"``.
+        Structural relaxation time (LJ units) at each configuration's temperature; required for true labels in units
+        of tau_alpha, None for predictions at states whose relaxation time no simulation reaches.
     """
 
     positions: np.ndarray
@@ -191,9 +191,10 @@ class Dataset:
             self.temperature = float(distinct[0]) if len(distinct) == 1 else None
         if self.time_unit not in TIME_UNITS:
             raise InvalidInputError(f"time_unit must be one of {TIME_UNITS}; got {self.time_unit!r}.")
-        if self.time_unit == "tau_alpha" and self.tau_alpha is None:
-            raise InvalidInputError("times in units of tau_alpha need tau_alpha, one value per configuration; "
-                                    "give it, or the times in LJ units (time_unit='lj').")
+        if self.time_unit == "tau_alpha" and self.tau_alpha is None and any(
+                getattr(self, label) is not None for label in LABELS):
+            raise InvalidInputError("true labels at times in units of tau_alpha need tau_alpha, one value per "
+                                    "configuration; give it, or the times in LJ units (time_unit='lj').")
 
     @property
     def configuration_temperatures(self) -> np.ndarray | None:

@@ -8,7 +8,9 @@ and applies one model per species (``_fit_species``, ``_predict_species``).
 The saved file is one ``torch.save``'d dict of plain values and tensors (read back with ``weights_only=True``, so
 loading runs no pickled code), written to a temporary file and renamed. It records the version of the descriptor
 formulas (:data:`glassgen.descriptors.DESCRIPTOR_VERSION`) and what the descriptors learned in ``fit``; a file from
-other formulas is refused, since its model was fitted to other values.
+other formulas is refused, since its model was fitted to other values. It also records the unit of the label times
+(``time_unit_``: LJ units, or each configuration's tau_alpha), since the same number means another moment in the other
+unit: labels in another unit are refused for fitting and scoring, while predicting needs no labels and no match.
 """
 
 from __future__ import annotations
@@ -29,9 +31,16 @@ from glassgen.errors import DataFormatError, InvalidInputError, SchemaVersionErr
 from glassgen.progress import Stage, message
 
 #: Identifies a saved predictor and the layout of its dict. 2: the descriptor version and the descriptors' fitted
-#: arrays, which a reader of format 1 would ignore.
+#: arrays, which a reader of format 1 would ignore. 3: label times in units of tau_alpha (``fitted["time_unit"]``),
+#: which a reader of format 2 would take for LJ times, or settings it does not know (``_added_params`` away from
+#: their defaults: an ensemble, a temperature input), which it would fail on; other models are still written as
+#: format 2, which such readers read right.
 FORMAT = "glassgen-predictor"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+_FORMAT_VERSION_LJ = 2
+
+#: How the time units (:data:`glassgen.io.dataset.TIME_UNITS`) read in messages.
+_UNIT_WORDS = {"lj": "LJ time units", "tau_alpha": "units of each configuration's tau_alpha"}
 
 _LABELS = ("propensity", "bond_breaking")
 
@@ -58,12 +67,14 @@ class SpeciesData:
 
 
 class Predictor:
-    """Base of the predictors: scikit-learn style ``fit(train, valid=None) -> self`` and ``predict(data)``.
+    """Base of the predictors: scikit-learn style ``fit(train, valid=None) -> self`` and ``predict(data)``
+    (``predict_with_uncertainty(data)`` adds an ensemble's spread).
 
     The constructor only stores hyper-parameters (checked at ``fit`` against ``_param_checks``); what ``fit`` learns
-    lives in attributes ending in ``_`` (``models_[s]``: the model of species s). Subclasses set ``_param_checks``
-    and implement ``_default_descriptors``, ``_fit_species``, ``_predict_species`` (and ``_model_arrays`` /
-    ``_model_from_arrays`` when a species model is not a dict of arrays).
+    lives in attributes ending in ``_`` (``models_[s]``: the model of species s; ``time_unit_``: the unit of
+    ``times_``). Subclasses set ``_param_checks`` and implement ``_default_descriptors``, ``_fit_species``,
+    ``_predict_species`` (or ``_predict_members`` for an ensemble), ``_configuration_inputs`` for inputs of whole
+    configurations, and ``_model_arrays`` / ``_model_from_arrays`` when a species model is not a dict of arrays.
 
     Parameters
     ----------
@@ -83,6 +94,9 @@ class Predictor:
     name = ""
     #: Hyper-parameter -> (predicate, what it must be), checked at ``fit``.
     _param_checks: ClassVar[dict] = {}
+    #: Hyper-parameters added after files were first saved -> the value that files without them meant: a file keeps
+    #: them only at another value, so that an older glassgen, which would not know them, reads it as before.
+    _added_params: ClassVar[dict] = {}
 
     def __init__(self, descriptors=None, *, inherent: bool = False, label: str = "propensity",
                  progress: bool = False):
@@ -140,16 +154,20 @@ class Predictor:
         labels, keep = self._labels(train, times, "train dataset")
         self.model_, self.n_particles_, self.dim_ = train.model, train.n_particles, train.dim
         self.species_counts_ = np.bincount(train.types).tolist()
-        self.times_ = train.times[keep].copy()
+        self.times_, self.time_unit_ = train.times[keep].copy(), train.time_unit
+        # Inputs of whole configurations first: their refusals come before the costly descriptors.
+        inputs = self._configuration_inputs(train, "train dataset", training=True)
         valid_labels = None
         if valid is not None:
             self._check_compatible(valid, "valid dataset")
+            self.check_time_unit(valid, "valid dataset")
             valid_labels, _ = self._labels(valid, self.times_, "valid dataset")
+            self._configuration_inputs(valid, "valid dataset", training=False)
         # Copies rebuilt from their settings: fitting never touches the descriptors given (which other predictors may
         # share), and the ones used are exactly those a saved file rebuilds.
         self.descriptors_ = [descriptor_from_settings(d.settings()) for d in self._descriptor_list()]
-        features = self._features(train, fit_descriptors=True)
-        self.feature_names_ = [n for d in self.descriptors_ for n in d.names]
+        features = self._features(train, "train dataset", fit_descriptors=True)
+        self.feature_names_ = [n for d in self.descriptors_ for n in d.names] + list(inputs)
         # Row s standardises species s (absent species keep 0 and 1); constant columns become 0 rather than NaN.
         self.means_ = np.zeros((len(self.species_counts_), features.shape[-1]))
         self.scales_ = np.ones_like(self.means_)
@@ -157,7 +175,7 @@ class Predictor:
             rows = features[:, train.types == s].reshape(-1, features.shape[-1])
             spread = rows.std(0)
             self.means_[s], self.scales_[s] = rows.mean(0), np.where(spread > 0, spread, 1.0)
-        valid_features = None if valid is None else self._features(valid)
+        valid_features = None if valid is None else self._features(valid, "valid dataset")
         self.models_ = {}
         for s in self._species():
             part = self._species_data(train, features, labels, s)
@@ -174,20 +192,39 @@ class Predictor:
         return self
 
     def predict(self, data) -> np.ndarray:
-        """Predicted labels at the training times for every particle: ndarray of shape (M, K, N)."""
+        """Predicted labels at the training times for every particle: ndarray of shape (M, K, N); the members' mean
+        for an ensemble."""
+        return self.predict_with_uncertainty(data)[0]
+
+    def predict_with_uncertainty(self, data) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) over the members of an ensemble, each of shape (M, K, N): the spread of models fitted alike
+        but for their seeds, a warning sign where they disagree (e.g. far from the training data); std is 0 for a
+        single model."""
         if not hasattr(self, "provenance_"):
             raise InvalidInputError(f"this {type(self).__name__} is not fitted yet: call fit(train) first, or "
                                     "load a saved one with glassgen.predictors.load_predictor(path).")
         self._check_compatible(data, "dataset to predict")
-        features = self._features(data)
+        features = self._features(data, "dataset to predict")
         if features.shape[-1] != len(self.feature_names_):
-            raise InvalidInputError(f"the descriptors gave {features.shape[-1]} features for these data but "
-                                    f"{len(self.feature_names_)} at training; predict data of the training system.")
-        out = np.empty((data.n_configurations, len(self.times_), data.n_particles))
+            raise InvalidInputError(f"these data gave {features.shape[-1]} input features but the training data "
+                                    f"{len(self.feature_names_)}; predict data of the training system.")
+        members = None
         for s in self._species():
-            out[:, :, data.types == s] = self._predict_species(self.models_[s], self._species_data(data, features,
-                                                                                                   None, s))
-        return out
+            part = self._predict_members(self.models_[s], self._species_data(data, features, None, s))
+            if members is None:
+                members = np.empty((len(part), data.n_configurations, len(self.times_), data.n_particles))
+            members[:, :, :, data.types == s] = part
+        return members.mean(0), members.std(0)
+
+    def check_time_unit(self, data, role: str = "data") -> None:
+        """Refuse labelled ``data`` whose times are in another unit than the training data's: the same number is
+        another moment there, so its labels cannot be fitted or scored against this predictor's times."""
+        if data.time_unit != self.time_unit_:
+            raise InvalidInputError(
+                f"the {role} gives its label times in {_UNIT_WORDS[data.time_unit]}, but this {type(self).__name__} "
+                f"was trained on label times in {_UNIT_WORDS[self.time_unit_]} ({self.times_.tolist()}): the same "
+                "number is another moment in the other unit. Use labels in the training unit, or train a model on "
+                "labels in this one.")
 
     def _species(self) -> list:
         return [s for s, count in enumerate(self.species_counts_) if count > 0]
@@ -209,9 +246,11 @@ class Predictor:
                                     "(Dataset.subset) or recompute their labels.")
         return labels, keep
 
-    def _features(self, data, *, fit_descriptors: bool = False) -> np.ndarray:
-        """Descriptors of every particle, concatenated: (M, N, F), on inherent states if ``inherent``; with
-        ``fit_descriptors`` (training data only), each descriptor first learns what it learns from ``data``."""
+    def _features(self, data, role: str = "data", *, fit_descriptors: bool = False) -> np.ndarray:
+        """Inputs of every particle, (M, N, F): the descriptors concatenated (on inherent states if ``inherent``), then
+        the inputs of whole configurations (:meth:`_configuration_inputs`); with ``fit_descriptors`` (training data
+        only), each descriptor first learns what it learns from ``data``."""
+        inputs = self._configuration_inputs(data, role, training=fit_descriptors)  # refusals before the costly part
         if self.inherent and data.inherent_positions is None:
             from glassgen.dynamics.minimization import inherent_states
 
@@ -228,6 +267,8 @@ class Predictor:
                 raise InvalidInputError(f"{descriptor!r} gave NaN or infinite features for these data (e.g. a species "
                                         "absent within reach); choose descriptors or settings that are defined here.")
             blocks.append(values)
+        blocks += [np.broadcast_to(np.asarray(values, dtype=np.float64)[:, None, None], (*blocks[0].shape[:2], 1))
+                   for values in inputs.values()]
         return np.concatenate(blocks, axis=-1)
 
     def _descriptor_values(self, descriptor: Descriptor, data) -> np.ndarray:
@@ -274,11 +315,16 @@ class Predictor:
             arrays.update({f"s{s}.{key}": value for key, value in self._model_arrays(model).items()})
         for k, descriptor in enumerate(self.descriptors_):
             arrays.update({f"d{k}.{key}": value for key, value in descriptor.fitted_arrays().items()})
+        params = {k: v for k, v in self.get_params().items()
+                  if k not in self._added_params or v != self._added_params[k]}
+        older_readers_read_it = self.time_unit_ == "lj" and not set(params) & set(self._added_params)
         payload = {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "name": self.name, "params": self.get_params(),
+            "format": FORMAT, "format_version": _FORMAT_VERSION_LJ if older_readers_read_it else FORMAT_VERSION,
+            "name": self.name, "params": params,
             "descriptors": [d.settings() for d in self.descriptors_], "descriptor_version": DESCRIPTOR_VERSION,
             "fitted": {"model": self.model_, "n_particles": self.n_particles_, "dim": self.dim_,
                        "species_counts": self.species_counts_, "times": self.times_.tolist(),
+                       "time_unit": self.time_unit_,
                        "feature_names": self.feature_names_, "provenance": self.provenance_},
             "arrays": {k: torch.as_tensor(v).clone() for k, v in arrays.items()},
         }
@@ -310,11 +356,12 @@ class Predictor:
             raise InvalidInputError(f"{path}: cannot rebuild the descriptors {payload['descriptors']} ({err}); the file "
                                     "was written by a glassgen with other descriptors: load it with that version, "
                                     "or retrain.") from err
-        predictor = cls(descriptors, **payload["params"])
+        predictor = cls(descriptors, **{**cls._added_params, **payload["params"]})
         fitted = payload["fitted"]
         predictor.model_, predictor.n_particles_, predictor.dim_ = fitted["model"], fitted["n_particles"], fitted["dim"]
         predictor.species_counts_ = list(fitted["species_counts"])
         predictor.times_ = np.asarray(fitted["times"], dtype=np.float64)
+        predictor.time_unit_ = fitted.get("time_unit", "lj")  # files from before it was recorded: LJ units
         predictor.feature_names_ = list(fitted["feature_names"])
         arrays = {k: v.numpy() for k, v in payload["arrays"].items()}
         predictor.descriptors_ = [d.set_fitted_arrays(_prefixed(arrays, f"d{k}.")) for k, d in enumerate(descriptors)]
@@ -335,6 +382,17 @@ class Predictor:
     def _predict_species(self, model, data: SpeciesData) -> np.ndarray:
         """Labels of the species' particles, ndarray of shape (M, K, n)."""
         raise NotImplementedError
+
+    def _predict_members(self, model, data: SpeciesData) -> np.ndarray:
+        """Labels of the species' particles by each of the E members of an ensemble, (E, M, K, n); a single model is
+        an ensemble of one (subclasses implement this or :meth:`_predict_species`)."""
+        return self._predict_species(model, data)[None]
+
+    def _configuration_inputs(self, data, role: str, *, training: bool) -> dict:
+        """Inputs that describe a whole configuration rather than a particle (e.g. its temperature), by name: (M,)
+        values appended to every particle's descriptors and standardised with them; none by default. ``training``:
+        ``data`` is the training data."""
+        return {}
 
     def _model_arrays(self, model) -> dict:
         """A species model as arrays by name (numpy or torch), saved bit for bit; models that are dicts of arrays."""
@@ -398,7 +456,7 @@ def _time_indices(data, wanted, role: str) -> np.ndarray:
     for t in wanted:
         hit = np.flatnonzero(np.isclose(data.times, t, rtol=1e-6, atol=0))
         if hit.size == 0:
-            raise InvalidInputError(f"time {t:g} is not among the label times of the {role} {data.times.tolist()}; "
-                                    "pick times from that list.")
+            raise InvalidInputError(f"time {t:g} is not among the label times of the {role} {data.times.tolist()} "
+                                    f"(in {_UNIT_WORDS[data.time_unit]}); pick times from that list.")
         keep.append(int(hit[0]))
     return np.array(keep)

@@ -17,6 +17,11 @@ Stage 1 minimises that error on random minibatches of particles. Stage 2 takes o
 
 Both stages stop early on the loss of ``valid`` (or of a held-out ``valid_fraction`` of the training
 configurations) and keep the best weights.
+
+The transferable version (Jung, Biroli, Berthier, PRB 109, 064205 (2024)) adds each configuration's temperature to the
+inputs (``temperature_input``), so that one model trained across temperatures predicts at others, colder ones
+included; an ensemble of networks fitted alike but for their seeds (``ensemble``) says by its spread how far to trust
+such a prediction.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from glassgen.predictors.base import Predictor, SpeciesData
+from glassgen.errors import InvalidInputError
+from glassgen.predictors.base import Predictor, SpeciesData, _prefixed
 from glassgen.predictors.registry import register
 from glassgen.progress import Stage
 from glassgen.systems.neighbors import pairs_within
@@ -37,6 +43,9 @@ from glassgen.threads import limited_threads
 DEFAULT_RADII = {2: (2.0, 5.0, 8.0), 3: (2.0, 4.0, 6.0)}
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+#: Name of the temperature input (:attr:`GlassMLP.temperature_input`) among ``feature_names_``.
+TEMPERATURE_FEATURE = "1/T"
 
 
 def _positive_int(value) -> bool:
@@ -55,6 +64,14 @@ def network(n_in: int, n_out: int, *, bottleneck: int = 2, width: int = 10, dtyp
     ).to(dtype)
 
 
+def member_seeds(seed: int, ensemble: int) -> list[int]:
+    """Seeds of the members of an ensemble: ``seed`` first, so that an ensemble of one is the single model, then words
+    of ``numpy.random.SeedSequence(seed)``, so that ensembles of neighbouring seeds share no member and a larger
+    ensemble extends a smaller one. ``GlassMLP(seed=member_seeds(seed, E)[e])`` fits member e of the ensemble alone."""
+    return [int(seed), *(int(word) for word in np.random.SeedSequence(int(seed) % 2 ** 64).generate_state(
+        ensemble - 1, np.uint32))]
+
+
 def shell_correlations(field: torch.Tensor, i: torch.Tensor, j: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """C_R per shell and time, (R, K), of ``field`` (n, K) over pairs (i, j) with shell weights (P, R) summing to 1."""
     z = (field - field.mean(0)) / field.std(0, correction=0).clamp_min(1e-12)
@@ -65,8 +82,8 @@ def shell_correlations(field: torch.Tensor, i: torch.Tensor, j: torch.Tensor, we
 class GlassMLP(Predictor):
     """GlassMLP: one bottleneck MLP per species over all label times, trained in two stages (see the module).
 
-    Learned, per species s: ``models_[s]``, a dict with the network ``net`` and the label mean ``y_mean`` and spread
-    ``y_std`` (K,) used to standardise the targets.
+    Learned, per species s: ``models_[s]``, a dict with the networks ``nets`` (one per ensemble member) and the
+    label mean ``y_mean`` and spread ``y_std`` (K,) used to standardise the targets.
 
     Parameters
     ----------
@@ -94,10 +111,23 @@ class GlassMLP(Predictor):
         Pairs per configuration kept for the correlation term.
     variance_weight, correlation_weight : float
         Weights of the stage-2 terms.
+    temperature_input : bool
+        Give the network each configuration's temperature as one more input (Jung, Biroli, Berthier, PRB 2024),
+        as 1/T standardised with its training mean and spread like the descriptors. 1/T rather than T because the
+        point is to predict below the training temperatures, where an ELU network continues about linearly (or
+        flattens) in its inputs, and activated dynamics (log tau_alpha ~ E/T, E growing slowly on cooling) is
+        closer to linear in 1/T than in T. Fitting needs data at two or more known temperatures (one alone teaches
+        no dependence on it); predicting needs known temperatures, and far outside the training range it is an
+        extrapolation: see the ensemble spread.
+    ensemble : int
+        Networks per species, fitted alike but for their seeds (:func:`member_seeds`: ``seed`` first, so 1 is the
+        single model), which also draw their own hold-out split; E times the training, one pass of descriptors.
+        ``predict`` gives their mean and ``predict_with_uncertainty`` their spread too (standard deviation over the
+        members, ddof 0).
     dtype : {"float32", "float64"}
         Precision of the network.
     seed : int
-        Seeds the weights, the minibatches, the hold-out split and the pair subsampling.
+        Seeds the weights, the minibatches, the hold-out split and the pair subsampling (of the first member).
     label, progress : see :class:`~glassgen.predictors.base.Predictor`.
 
     Notes
@@ -120,22 +150,25 @@ class GlassMLP(Predictor):
         "shell_width": (lambda v: _non_negative(v) and v > 0, "a float > 0"),
         "max_pairs": (_positive_int, "an int >= 1"),
         "variance_weight": (_non_negative, "a float >= 0"), "correlation_weight": (_non_negative, "a float >= 0"),
+        "temperature_input": (lambda v: isinstance(v, bool), "a bool"), "ensemble": (_positive_int, "an int >= 1"),
         "dtype": (lambda v: v in _DTYPES, f"one of {tuple(_DTYPES)}"),
         "seed": (lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool), "an int"),
     }
+    _added_params: ClassVar[dict] = {"temperature_input": False, "ensemble": 1}
 
     def __init__(self, descriptors=None, *, inherent: bool = True, bottleneck: int = 2, width: int = 10,
                  stage1_epochs: int = 200, stage2_epochs: int = 100, learning_rate: float = 1e-3,
                  batch_size: int = 256, patience: int = 20, valid_fraction: float = 0.2, radii=None,
                  shell_width: float = 0.5, max_pairs: int = 50_000, variance_weight: float = 1.0,
-                 correlation_weight: float = 1.0, dtype: str = "float32", seed: int = 0, label: str = "propensity",
-                 progress: bool = False):
+                 correlation_weight: float = 1.0, temperature_input: bool = False, ensemble: int = 1,
+                 dtype: str = "float32", seed: int = 0, label: str = "propensity", progress: bool = False):
         super().__init__(descriptors, inherent=inherent, label=label, progress=progress)
         self.bottleneck, self.width = bottleneck, width
         self.stage1_epochs, self.stage2_epochs = stage1_epochs, stage2_epochs
         self.learning_rate, self.batch_size, self.patience = learning_rate, batch_size, patience
         self.valid_fraction, self.radii, self.shell_width, self.max_pairs = valid_fraction, radii, shell_width, max_pairs
         self.variance_weight, self.correlation_weight = variance_weight, correlation_weight
+        self.temperature_input, self.ensemble = temperature_input, ensemble
         self.dtype, self.seed = dtype, seed
 
     def _default_descriptors(self):
@@ -143,15 +176,41 @@ class GlassMLP(Predictor):
 
         return GlassMLPDescriptors(lengths=(0, 1, 2, 3, 4, 5))
 
+    def _configuration_inputs(self, data, role: str, *, training: bool) -> dict:
+        """1/T of every configuration with ``temperature_input`` (see the class for why 1/T)."""
+        if not self.temperature_input:
+            return {}
+        temperatures = data.configuration_temperatures
+        if temperatures is None:
+            raise InvalidInputError(
+                f"GlassMLP(temperature_input=True) takes each configuration's temperature as an input, but the {role} "
+                "records none: give it (--temperature T on the command line, glassgen.io.load(path, temperature=T) "
+                "in Python), use data with temperatures (e.g. made by glassgen dataset build), or set "
+                "temperature_input=false.")
+        if training and len(data.distinct_temperatures) < 2:
+            raise InvalidInputError(
+                f"GlassMLP(temperature_input=True) learns how the labels change with temperature, but the {role} "
+                f"holds one temperature only (T = {data.distinct_temperatures[0]:g}): train on data at two or more "
+                "temperatures (e.g. --temperatures of a multi-temperature dataset), or set temperature_input=false.")
+        return {TEMPERATURE_FEATURE: 1.0 / temperatures}
+
     # -- training ------------------------------------------------------------------------------------------------
 
     def _fit_species(self, species: int, train: SpeciesData, valid: SpeciesData | None) -> dict:
-        dtype = _DTYPES[self.dtype]
-        seed = int(self.seed) * 1009 + species
-        rng = np.random.default_rng(seed)
         y_mean = train.labels.mean(axis=(0, 2))
         spread = train.labels.std(axis=(0, 2))
         y_std = np.where(spread > 0, spread, 1.0)
+        name = f"GlassMLP species {species}"
+        nets = [self._fit_member(seed * 1009 + species, train, valid, y_mean, y_std,
+                                 name if self.ensemble == 1 else f"{name} member {e + 1}/{self.ensemble}")
+                for e, seed in enumerate(member_seeds(self.seed, self.ensemble))]
+        return {"nets": nets, "y_mean": y_mean, "y_std": y_std}
+
+    def _fit_member(self, seed: int, train: SpeciesData, valid: SpeciesData | None, y_mean, y_std,
+                    name: str) -> torch.nn.Module:
+        """One network, everything random in its training drawn from ``seed``; ``name`` labels its progress."""
+        dtype = _DTYPES[self.dtype]
+        rng = np.random.default_rng(seed)
         if valid is None:
             train, valid = _hold_out(train, self.valid_fraction, rng)
         fit_set = self._configurations(train, y_mean, y_std, rng, dtype)
@@ -176,15 +235,14 @@ class GlassMLP(Predictor):
         with limited_threads(1):  # steps of a network this small are dominated by thread synchronisation
             for epochs, run_epoch, full in ((self.stage1_epochs, stage1_epoch, False),
                                             (self.stage2_epochs, stage2_epoch, True)):
-                self._train_stage(net, epochs, run_epoch, valid_set, full, species)
+                self._train_stage(net, epochs, run_epoch, valid_set, full, name)
         net.eval()
-        return {"net": net, "y_mean": y_mean, "y_std": y_std}
+        return net
 
-    def _train_stage(self, net, epochs: int, run_epoch, valid_set, full: bool, species: int) -> None:
+    def _train_stage(self, net, epochs: int, run_epoch, valid_set, full: bool, name: str) -> None:
         """Run up to ``epochs`` epochs, keep the weights of the best validation loss, stop after ``patience``."""
         best, best_state, waited = np.inf, None, 0
-        with Stage(f"GlassMLP species {species} stage {2 if full else 1}", int(epochs), unit="epoch",
-                   enabled=self.progress) as bar:
+        with Stage(f"{name} stage {2 if full else 1}", int(epochs), unit="epoch", enabled=self.progress) as bar:
             for _ in range(int(epochs)):
                 net.train()
                 run_epoch()
@@ -238,22 +296,32 @@ class GlassMLP(Predictor):
 
     # -- prediction and storage ----------------------------------------------------------------------------------
 
-    def _predict_species(self, model: dict, data: SpeciesData) -> np.ndarray:
+    def _predict_members(self, model: dict, data: SpeciesData) -> np.ndarray:
+        x = torch.from_numpy(data.features).to(_DTYPES[self.dtype])
         with torch.no_grad():
-            z = model["net"](torch.from_numpy(data.features).to(_DTYPES[self.dtype])).to(torch.float64).numpy()
-        return (z * model["y_std"] + model["y_mean"]).transpose(0, 2, 1)
+            z = np.stack([net(x).to(torch.float64).numpy() for net in model["nets"]])
+        return (z * model["y_std"] + model["y_mean"]).transpose(0, 1, 3, 2)
 
     def _model_arrays(self, model: dict) -> dict:
-        return {"y_mean": model["y_mean"], "y_std": model["y_std"],
-                **{f"net.{k}": v for k, v in model["net"].state_dict().items()}}
+        arrays = {"y_mean": model["y_mean"], "y_std": model["y_std"]}
+        for e, net in enumerate(model["nets"]):
+            arrays.update({f"{_member_prefix(e)}{k}": v for k, v in net.state_dict().items()})
+        return arrays
 
     def _model_from_arrays(self, arrays: dict) -> dict:
-        state = {k[len("net."):]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")}
-        net = network(len(self.feature_names_), len(self.times_), bottleneck=self.bottleneck, width=self.width,
-                      dtype=_DTYPES[self.dtype])
-        net.load_state_dict(state)
-        net.eval()
-        return {"net": net, "y_mean": arrays["y_mean"], "y_std": arrays["y_std"]}
+        nets = []
+        for e in range(self.ensemble):
+            net = network(len(self.feature_names_), len(self.times_), bottleneck=self.bottleneck, width=self.width,
+                          dtype=_DTYPES[self.dtype])
+            net.load_state_dict({k: torch.from_numpy(v) for k, v in _prefixed(arrays, _member_prefix(e)).items()})
+            net.eval()
+            nets.append(net)
+        return {"nets": nets, "y_mean": arrays["y_mean"], "y_std": arrays["y_std"]}
+
+
+def _member_prefix(member: int) -> str:
+    """Names of a member's weights in the saved arrays; the first keeps a single model's, so its files are as before."""
+    return "net." if member == 0 else f"net{member}."
 
 
 def _step(optimizer, loss: torch.Tensor) -> None:
