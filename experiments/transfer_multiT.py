@@ -31,6 +31,12 @@ from glassgen.io import load
 from glassgen.predictors import get_predictor
 
 
+def make(name: str, seed: int):
+    """A fresh predictor, seeded where it draws random numbers."""
+    seeded = "seed" in get_predictor(name).get_params()
+    return get_predictor(name, **({"seed": seed} if seeded else {}))
+
+
 def at_tau(score: dict) -> float:
     """rho_P at t = tau_alpha (the label time 1 of data in units of tau_alpha)."""
     return score["pearson"][key(1.0)]
@@ -68,7 +74,7 @@ def main() -> None:
     data = load(args.data)
     results, begin = {"data": args.data, "train": args.train, "target": args.target}, time.perf_counter()
 
-    results["transfer"] = {name: transfer_task(lambda: get_predictor(name, seed=args.seed), data, progress=True)
+    results["transfer"] = {name: transfer_task(lambda: make(name, args.seed), data, progress=True)
                            for name in args.predictors}
     print(f"transfer task done in {time.perf_counter() - begin:.0f} s", flush=True)
 

@@ -156,6 +156,16 @@ def test_crop_gives_the_full_graph_outputs_on_its_core(net):
     assert torch.equal(piece.particle_id[piece.edge_index], data.edge_index[:, piece.edge_id])
 
 
+def test_core_of_a_crop_is_all_it_gives_exactly():
+    """The core holds the particles within core_hops of the centres, more where the crop reaches around the box, and
+    every particle of a crop that is the whole configuration."""
+    data = configuration(2, 1200, cutoff=1.2)
+    piece = crop(data, [3], 3, core_hops=1)
+    assert bool(piece.loss_mask[piece.hops <= 1].all()) and not bool(piece.loss_mask.all())
+    whole = crop(configuration(3, 150), [0], 3)
+    assert whole.num_nodes == 150 and bool(whole.loss_mask.all()) and int((whole.hops == 0).sum()) == 1
+
+
 def test_batches_give_each_graph_its_own_outputs():
     graphs = [configuration(3, 96, seed=1), configuration(3, 120, seed=2)]
     batch = Batch.from_data_list(graphs)
@@ -198,3 +208,275 @@ def test_parameter_counts_against_the_published_ones():
     assert sum(p.numel() for p in BotanGNN(n_species=1).parameters()) == 54_209
     assert "parameters=54,209, published 54,209" in repr(BotanGNN(n_species=1))
     assert "published 52,660" in repr(SE3GNN(**SMALL_SE3))
+
+
+# -- the graph predictors (bapst, botan, se3): what the contract test does not cover --------------------------------
+
+def small_data(m: int = 4, seed: int = 0, **options):
+    """Labelled KA3D configurations of 160 particles with a BOTAN edge target (see test_predictor_contract)."""
+    from tests.test_predictor_contract import with_edge_target
+    from tests.test_predictors import synthetic
+
+    return with_edge_target(synthetic(n=160, m=m, seed=seed, **options))
+
+
+def quick(name, **hyper):
+    from tests.test_predictor_contract import quick
+
+    return quick(name, **hyper)
+
+
+def write_replica_file(path, initial, replicas, box, types, wrapped):
+    """One configuration's replicas in the BOTAN layout (unwrapped) or the GlassBench trajectories layout (wrapped,
+    1-based types)."""
+    if wrapped:
+        np.savez(path, box=box, types=types + 1, initial_positions=initial % box, positions=replicas % box)
+    else:
+        np.savez(path, types=types, initial_positions=initial, positions=replicas)
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_replica_files_give_the_botan_edge_target(wrapped, tmp_path):
+    """BOTAN (unwrapped) and GlassBench (wrapped) replica files read with the edge target of `glassgen label
+    --edges`: every pair closer than 2.0 at t = 0, with < |r_ij(t)| - |r_ij(0)| > over replicas equal to a brute
+    force over minimum-image distances; configurations with fewer pairs are padded with (-1, -1)."""
+    from glassgen.io import load
+
+    rng = np.random.default_rng(0)
+    expected = []
+    system = random_start("ka3d", 300, batch=2, seed=3)
+    box, types = system.box.numpy(), system.types.numpy()
+    for k, x0 in enumerate(system.positions.numpy(), start=1):
+        x0 = x0 + box * rng.integers(-1, 2, x0.shape)  # unwrapped coordinates
+        # Moves small enough for the pairs' minimum images at t to be those of t = 0, which the brute force assumes.
+        replicas = x0 + 0.15 * rng.standard_normal((3, *x0.shape))
+        write_replica_file(tmp_path / f"isoconfig_N300T0.44_{k}_tc07.npz", x0, replicas, box, types, wrapped)
+        i, j, d0 = brute_force(x0, box, 2.0)
+        upper = i < j
+        i, j, d0 = i[upper], j[upper], d0[upper]
+        dt = replicas[:, j] - replicas[:, i]
+        dt -= box * np.round(dt / box)
+        expected.append({(a, b): c for a, b, c in zip(i, j, (np.linalg.norm(dt, axis=-1)
+                                                                 - np.linalg.norm(d0, axis=-1)).mean(0))})
+    data = load(tmp_path)
+    pairs, change = data.extras["edge_pairs"], data.extras["edge_change"]
+    assert pairs.shape[:2] == change[:, 0].shape and change.shape[1] == 1 == len(data.times)
+    for k, truth in enumerate(expected):
+        real = pairs[k, :, 0] >= 0
+        assert (pairs[k, ~real] == -1).all() and (change[k, :, ~real] == 0).all()
+        got = {tuple(sorted(p)): c for p, c in zip(pairs[k, real].tolist(), change[k, 0, real])}
+        assert got.keys() == truth.keys()
+        np.testing.assert_allclose([got[p] for p in truth], list(truth.values()), rtol=0, atol=1e-12)
+    assert (pairs[:, :, 0] < 0).any()  # the two configurations differ in number of pairs
+
+
+def test_real_botan_file_labels_every_graph_edge():
+    """The edge target computed from the BOTAN replicas covers exactly the edges of the network's graph."""
+    from glassgen.io import load
+    from tests.conftest import BOTAN_DIR
+
+    data = load(BOTAN_DIR / "isoconfig_N4096T0.44_1_tc07.npz")
+    pairs, change = data.extras["edge_pairs"][0], data.extras["edge_change"][0]
+    graph = periodic_graph(torch.from_numpy(data.positions[0]), torch.from_numpy(data.types), data.box)
+    target = edge_targets(graph, pairs, change)
+    assert graph.num_edges == 2 * len(pairs) and target.shape == (graph.num_edges, 1)
+    assert 0.3 < float(target.mean()) < 0.6  # pairs separate on average by t = tau_alpha
+
+
+def test_botan_refuses_data_without_edge_target():
+    from dataclasses import replace
+
+    data = small_data(2)
+    with pytest.raises(InvalidInputError, match="lacks: label it with glassgen label --edges.*or train bapst"):
+        quick("botan").fit(replace(data, extras={}))
+
+
+def test_training_counts_the_core_of_crops_around_scored_centres(monkeypatch):
+    """Crop centres are scored particles (species 0), ``crop_centres`` of them; the loss is the MSE over the scored
+    particles of the crops' cores, and BOTAN adds the edges those receive."""
+    from glassgen.predictors.gnn import training
+
+    crops, losses = [], []
+    cut, loss_of = training.crop, training.loss_of
+
+    def recording_crop(graph, centres, n_steps, core_hops):
+        piece = cut(graph, centres, n_steps, core_hops)
+        crops.append((graph, centres, piece))
+        return piece
+
+    def recording_loss(output, batch, node_weight):
+        loss = loss_of(output, batch, node_weight)
+        if "loss_mask" in batch:  # a training step (validation sees whole configurations)
+            losses.append((output, batch, node_weight, loss))
+        return loss
+
+    monkeypatch.setattr(training, "crop", recording_crop)
+    monkeypatch.setattr(training, "loss_of", recording_loss)
+    quick("botan", n_steps=1, crop_centres=3, core_hops=0, epochs=1).fit(small_data(3))
+    assert crops and all(len(centres) == 3 and bool((graph.types[centres] == 0).all()) for graph, centres, _ in crops)
+    for output, batch, node_weight, loss in losses:
+        scored = batch.loss_mask & (batch.types == 0)
+        assert 0 < scored.sum() < (batch.types == 0).sum()  # the crops are smaller than the configurations
+        node = (output.node[scored] - batch.y[scored]).square().mean()
+        edge = (output.edge[batch.edge_loss_mask] - batch.y_edge[batch.edge_loss_mask]).square().mean()
+        torch.testing.assert_close(loss, node_weight * node + (1 - node_weight) * edge)
+    assert [w for _, _, w, _ in losses] == [0.0, 0.4]  # one step of edge pretraining, then one of both
+
+
+def scripted_validation(monkeypatch, losses):
+    """Make the validation losses of the training ``losses``, in order."""
+    from glassgen.predictors.gnn.training import Trainer
+
+    script = iter(losses)
+    monkeypatch.setattr(Trainer, "_validate", lambda self: next(script))
+
+
+def test_early_stopping_and_budget_keep_the_best_state(monkeypatch):
+    """Validation losses 1, 0.5, 2, 3 and patience 2: training stops after epoch 4 with the state of epoch 2, which a
+    training of 2 epochs ends with; a budget that runs out in epoch 4 (loss 3 then) keeps it too; a real budget of a
+    few microseconds stops after one step."""
+    from glassgen.predictors.gnn.training import Trainer
+
+    data = small_data(5)
+    hyper = {"learning_rate": 1e-2, "patience": 2, "crops_per_configuration": 2}
+    scripted_validation(monkeypatch, [1.0, 0.5])
+    two = quick("bapst", epochs=2, **hyper).fit(data)
+    scripted_validation(monkeypatch, [1.0, 0.5, 2.0, 3.0])
+    early = quick("bapst", epochs=10, **hyper).fit(data)
+    record = early.provenance_["training"]
+    assert record["stopped"] == "patience" and record["epochs"] == {"training": 4} and record["best_epoch"] == 2
+    np.testing.assert_array_equal(early.predict(data), two.predict(data))
+    scripted_validation(monkeypatch, [1.0, 0.5, 0.25])  # the state of epoch 3 differs
+    assert not np.array_equal(quick("bapst", epochs=3, **hyper).fit(data).predict(data), two.predict(data))
+
+    epoch = Trainer._epoch
+    monkeypatch.setattr(Trainer, "_epoch", lambda self, phase, out_of_time, bar: epoch(
+        self, phase, lambda: self.state["epoch"] >= 3, bar))
+    scripted_validation(monkeypatch, [1.0, 0.5, 2.0, 3.0])
+    budget = quick("bapst", epochs=10, **hyper).fit(data)
+    assert budget.provenance_["training"]["stopped"] == "budget"
+    np.testing.assert_array_equal(budget.predict(data), two.predict(data))
+    monkeypatch.undo()
+    timed = quick("bapst", epochs=10, budget_minutes=1e-7, **hyper).fit(data).provenance_["training"]
+    assert timed["stopped"] == "budget" and timed["epochs"] == {"training": 0} and timed["best_valid_loss"] > 0
+
+
+def test_checkpoint_resumes_exactly(monkeypatch, tmp_path):
+    """A BOTAN training stopped after its second epoch (the first after edge pretraining) and run again resumes from
+    its checkpoint and ends bit for bit where an uninterrupted one does; a finished checkpoint returns at once; one
+    written with other settings is refused."""
+    from glassgen.predictors.gnn.training import Trainer
+
+    data = small_data(4)
+    hyper = {"epochs": 3, "pretrain_epochs": 1, "crops_per_configuration": 2}
+    expected = quick("botan", **hyper).fit(data).predict(data)
+    path = str(tmp_path / "botan.ckpt")
+    save, saved = Trainer._save, []
+
+    def interrupted(self):
+        save(self)
+        saved.append(self.state["epoch"])
+        if len(saved) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        quick("botan", checkpoint=path, **hyper).fit(data)
+    monkeypatch.undo()
+    resumed = quick("botan", checkpoint=path, **hyper).fit(data)
+    assert resumed.provenance_["training"]["resumed_at"] == {"phase": 1, "epoch": 1}
+    np.testing.assert_array_equal(resumed.predict(data), expected)
+    again = quick("botan", checkpoint=path, **hyper).fit(data)
+    assert again.provenance_["training"]["resumed_at"] == {"phase": 1, "epoch": 3}
+    np.testing.assert_array_equal(again.predict(data), expected)
+    with pytest.raises(InvalidInputError, match="checkpoint .* other learning_rate; train with the same settings"):
+        quick("botan", checkpoint=path, learning_rate=0.5, **hyper).fit(data)
+    with pytest.raises(InvalidInputError, match="other data"):
+        quick("botan", checkpoint=path, **hyper).fit(small_data(4, seed=9))
+
+
+def test_refit_decoder_keeps_the_trunk():
+    """Transfer learning: at another temperature (labels doubled here), only the decoder changes, the labels' scale
+    is the new data's, and the predictions follow; an unfitted predictor refuses."""
+    from dataclasses import replace
+
+    data = small_data(4)
+    with pytest.raises(InvalidInputError, match="not fitted yet, so it cannot refit its decoder"):
+        quick("se3").refit_decoder(data)
+    model = quick("se3", epochs=3).fit(data)
+    before = {k: v.clone() for k, v in model.network_.state_dict().items()}
+    colder = replace(data, propensity=2 * data.propensity + 1)
+    model.refit_decoder(colder)
+    after = model.network_.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("decoder.") for k in changed)
+    np.testing.assert_allclose(model.y_mean_, 2 * data.propensity[:, :, data.types == 0].mean(axis=(0, 2)) + 1)
+    assert "decoder_refit" in model.provenance_ and all(p.requires_grad for p in model.network_.parameters())
+    with pytest.raises(InvalidInputError, match="model: ka3d-sf vs ka3d"):
+        model.refit_decoder(replace(colder, model="ka3d-sf"))
+
+
+def test_se3_minimises_to_inherent_states_when_missing():
+    from dataclasses import replace
+
+    from glassgen.dynamics.minimization import inherent_states
+
+    data = small_data(3)
+    assert data.inherent_positions is None
+    model = quick("se3").fit(data)
+    np.testing.assert_array_equal(model.predict(data), model.predict(inherent_states(data)))
+    assert not np.array_equal(model.predict(data), model.predict(replace(data, inherent_positions=data.positions)))
+    with pytest.raises(InvalidInputError, match="se3 is three-dimensional"):
+        quick("se3").fit(small_data(2, model="ka2d"))
+
+
+def test_shared_training_learns_a_known_law():
+    """The shared training (crops, standardisation, early stopping) learns neighbour counts: an SE(3) network of
+    one layer on thermal positions reaches Pearson > 0.8 on new configurations."""
+    from tests.test_predictors import synthetic
+
+    train, test = synthetic(n=160, m=6, seed=0), synthetic(n=160, m=2, seed=1)
+    model = quick("se3", inherent=False, hidden="8x0e + 4x1o", n_basis=6, radial_width=8, epochs=30,
+                  learning_rate=1e-2, crops_per_configuration=2, crop_centres=8).fit(train)
+    predicted, a = model.predict(test), test.types == 0
+    for k in range(2):
+        assert np.corrcoef(predicted[:, k, a].ravel(), test.propensity[:, k, a].ravel())[0, 1] > 0.8
+
+
+def test_predictors_show_their_parameter_counts():
+    """The defaults' networks (KA3D, one output) and a fitted predictor's repr."""
+    from glassgen.predictors import get_predictor
+
+    counts = {name: sum(p.numel() for p in get_predictor(name)._network(2, 3, 1).parameters())
+              for name in ("bapst", "botan", "se3")}
+    assert counts == {"bapst": 62_465, "botan": 54_273, "se3": 88_257}
+    model = quick("bapst").fit(small_data(2))
+    assert repr(model).endswith(f" with {sum(p.numel() for p in model.network_.parameters()):,} parameters")
+    assert "parameters" not in repr(quick("bapst"))
+
+
+def test_fast_paths_equal_the_plain_formulas(monkeypatch):
+    """The speed-ups change no output: the edge MLP's first layer computed per node and gathered equals the MLP on
+    [edge, sender, receiver]; SE(3) messages faded through their weights, in chunks of any size, equal the faded
+    messages summed at once."""
+    from glassgen.predictors.gnn import se3
+
+    data = configuration(3, 150)
+    sender, receiver = data.edge_index
+    torch.manual_seed(0)
+    for net in (BapstGNN(2, 3, 2).double(), BotanGNN(2, 3, 2).double()):
+        block, nodes = net.block, torch.randn(data.num_nodes, 128, dtype=torch.float64)
+        seen = nodes if net.encoded_nodes_in_edges else nodes[:, :64]
+        edges = torch.randn(data.num_edges, 128, dtype=torch.float64)
+        _, fast = block(seen, nodes, data.edge_index, edges)
+        torch.testing.assert_close(fast, block.edge_mlp(torch.cat([edges, seen[sender], seen[receiver]], dim=-1)))
+    model = SE3GNN(inherent=True, dtype=torch.float64, **SMALL_SE3)
+    layer = model.layers[1]
+    harmonics, radial, fade = model.edge_inputs(data)
+    features = torch.randn(data.num_nodes, layer.tensor_product.irreps_in1.dim, dtype=torch.float64)
+    messages = layer.tensor_product(features[sender], harmonics, layer.radial(radial)) * fade.unsqueeze(-1)
+    summed = torch.zeros(data.num_nodes, messages.shape[1], dtype=torch.float64).index_add_(0, receiver, messages)
+    plain = layer.gate(layer.linear(summed * layer.norm) + layer.self_connection(features))
+    for chunk in (7, data.num_edges):
+        monkeypatch.setattr(se3, "EDGE_CHUNK", chunk)
+        torch.testing.assert_close(layer(features, data.edge_index, harmonics, radial, fade), plain)

@@ -129,3 +129,29 @@ def test_transferable_glassmlp_ensemble_train_predict_bench(tiny_multi_t, capsys
     in_lj = save(replace(load(data), time_unit="lj"), tmp_path / "lj.h5")
     assert main(["bench", "--model", str(model), "--data", str(in_lj), "--quiet"]) == 2
     assert "trained on label times in units of each configuration's tau_alpha" in capsys.readouterr().err
+
+
+def test_graph_network_train_predict_bench(labelled, capsys, tmp_path):
+    """A graph network goes through train (--budget-minutes, --set), predict and bench like any predictor; a budget
+    is refused for predictors without one, and botan for data without its edge target."""
+    model = tmp_path / "bapst.pt"
+    quick = ["width=8", "n_steps=2", "epochs=2", "crops_per_configuration=1", "crop_centres=4", "batch_size=2"]
+    trained = run_json(capsys, "train", "--model", "bapst", "--data", str(labelled), "--configurations", "0:3",
+                       "--budget-minutes", "5", "--set", *quick, "-o", str(model), "--quiet")
+    assert trained["parameters"]["budget_minutes"] == 5.0 and trained["times"] == [1.0, 10.0]
+    assert trained["training"]["stopped"] == "epochs" and trained["training"]["parameters"] > 0
+    stored = run_json(capsys, "predict", str(labelled), "--model", str(model), "--configurations", "3:5",
+                      "-o", str(tmp_path / "predicted.h5"))
+    assert stored["stored_as"] == "predicted_propensity" and "ensemble_std" not in stored
+    scores = run_json(capsys, "bench", "--model", str(model), "--data", str(labelled), "--configurations", "3:5",
+                      "--quiet")
+    assert set(scores["pearson"]) == {"1", "10"} and scores["n_particles_scored"] == 2 * 205
+
+    for argv, error in (
+        (["--model", "ridge", "--budget-minutes", "5"], "ridge has no time budget: drop --budget-minutes"),
+        (["--model", "bapst", "--budget-minutes", "5", "--set", "budget_minutes=3"], "the budget is given twice"),
+        (["--model", "botan"], "lacks: label it with glassgen label --edges"),
+    ):
+        assert main(["train", "--data", str(labelled), *argv, "-o", str(tmp_path / "m.pt"), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and error in err[0], err

@@ -69,16 +69,27 @@ def _hyper(pairs: list[str] | None) -> dict:
 def cmd_train(args) -> None:
     from glassgen.predictors import get_predictor
 
+    hyper = {"progress": not args.quiet, **_hyper(args.set)}
+    if args.budget_minutes is not None:
+        if "budget_minutes" not in get_predictor(args.model).get_params():
+            raise InvalidInputError(f"--budget-minutes limits the training of the graph networks; {args.model} has "
+                                    "no time budget: drop --budget-minutes.")
+        if "budget_minutes" in hyper:
+            raise InvalidInputError("the budget is given twice (--budget-minutes and --set budget_minutes=...); "
+                                    "give it once.")
+        hyper["budget_minutes"] = args.budget_minutes
+    predictor = get_predictor(args.model, **hyper)  # unknown settings are refused before the data are read
     train = _data(args.data, args, split="train")
     valid = _data(args.valid, args, split="train") if args.valid else None
-    predictor = get_predictor(args.model, **{"progress": not args.quiet, **_hyper(args.set)})
     begin = time.perf_counter()
     predictor.fit(train, valid, times=args.times)
     seconds = time.perf_counter() - begin
     predictor.save(args.output)
+    training = predictor.provenance_.get("training")  # how an iterative training went: epochs, why it stopped, size
     output(args, {"output": str(args.output), "model": args.model, "n_configurations": train.n_configurations,
                   "n_particles": train.n_particles, "times": [float(t) for t in predictor.times_],
-                  "time_unit": predictor.time_unit_, "seconds": seconds, "parameters": predictor.get_params()})
+                  "time_unit": predictor.time_unit_, "seconds": seconds, "parameters": predictor.get_params(),
+                  **({} if training is None else {"training": training})})
 
 
 def _load_predictor(args):
@@ -264,7 +275,11 @@ def add_commands(command) -> None:
                      help="label times to learn, in the data's unit (default: all in the data)")
     sub.add_argument("--set", nargs="+", metavar="NAME=VALUE",
                      help="hyper-parameters, e.g. inherent=false; glassmlp: temperature_input=true (temperature as an "
-                          "input, data at several temperatures) ensemble=5 (five seeds: mean and spread)")
+                          "input, data at several temperatures) ensemble=5 (five seeds: mean and spread); bapst, "
+                          "botan, se3: epochs=100 checkpoint=FILE (resumable) device=cuda")
+    sub.add_argument("--budget-minutes", type=positive_float,
+                     help="bapst, botan, se3: stop training after this wall-clock time, at the best validation state "
+                          "so far")
     add_output(sub, kind="file", help="file for the trained model")
     _data_options(sub)
 

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 from glassgen.errors import InvalidInputError
-from glassgen.predictors.base import Predictor, SpeciesData, _prefixed
+from glassgen.predictors.base import DTYPES, hold_out, non_negative, positive_int, prefixed
+from glassgen.predictors.regressor import DescriptorRegressor, SpeciesData
 from glassgen.predictors.registry import register
 from glassgen.progress import Stage
 from glassgen.systems.neighbors import pairs_within
@@ -42,18 +43,8 @@ from glassgen.threads import limited_threads
 #: Shell radii of the correlation term per dimension (Jung, Biroli, Berthier).
 DEFAULT_RADII = {2: (2.0, 5.0, 8.0), 3: (2.0, 4.0, 6.0)}
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
 #: Name of the temperature input (:attr:`GlassMLP.temperature_input`) among ``feature_names_``.
 TEMPERATURE_FEATURE = "1/T"
-
-
-def _positive_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
-
-
-def _non_negative(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
 def network(n_in: int, n_out: int, *, bottleneck: int = 2, width: int = 10, dtype=torch.float32) -> torch.nn.Module:
@@ -79,7 +70,7 @@ def shell_correlations(field: torch.Tensor, i: torch.Tensor, j: torch.Tensor, we
 
 
 @register("glassmlp")
-class GlassMLP(Predictor):
+class GlassMLP(DescriptorRegressor):
     """GlassMLP: one bottleneck MLP per species over all label times, trained in two stages (see the module).
 
     Learned, per species s: ``models_[s]``, a dict with the networks ``nets`` (one per ensemble member) and the
@@ -128,7 +119,7 @@ class GlassMLP(Predictor):
         Precision of the network.
     seed : int
         Seeds the weights, the minibatches, the hold-out split and the pair subsampling (of the first member).
-    label, progress : see :class:`~glassgen.predictors.base.Predictor`.
+    label, progress : see :class:`~glassgen.predictors.regressor.DescriptorRegressor`.
 
     Notes
     -----
@@ -138,20 +129,20 @@ class GlassMLP(Predictor):
     """
 
     _param_checks: ClassVar[dict] = {
-        "bottleneck": (_positive_int, "an int >= 1"), "width": (_positive_int, "an int >= 1"),
-        "stage1_epochs": (lambda v: v == 0 or _positive_int(v), "an int >= 0"),
-        "stage2_epochs": (lambda v: v == 0 or _positive_int(v), "an int >= 0"),
-        "learning_rate": (lambda v: _non_negative(v) and v > 0, "a float > 0"),
-        "batch_size": (_positive_int, "an int >= 1"), "patience": (_positive_int, "an int >= 1"),
-        "valid_fraction": (lambda v: _non_negative(v) and v < 1, "a float in [0, 1)"),
-        "radii": (lambda v: v is None or (np.ndim(v) == 1 and len(v) > 0 and all(_non_negative(r) and r > 0
+        "bottleneck": (positive_int, "an int >= 1"), "width": (positive_int, "an int >= 1"),
+        "stage1_epochs": (lambda v: v == 0 or positive_int(v), "an int >= 0"),
+        "stage2_epochs": (lambda v: v == 0 or positive_int(v), "an int >= 0"),
+        "learning_rate": (lambda v: non_negative(v) and v > 0, "a float > 0"),
+        "batch_size": (positive_int, "an int >= 1"), "patience": (positive_int, "an int >= 1"),
+        "valid_fraction": (lambda v: non_negative(v) and v < 1, "a float in [0, 1)"),
+        "radii": (lambda v: v is None or (np.ndim(v) == 1 and len(v) > 0 and all(non_negative(r) and r > 0
                                                                                  for r in v)),
                   "None or a non-empty sequence of positive floats"),
-        "shell_width": (lambda v: _non_negative(v) and v > 0, "a float > 0"),
-        "max_pairs": (_positive_int, "an int >= 1"),
-        "variance_weight": (_non_negative, "a float >= 0"), "correlation_weight": (_non_negative, "a float >= 0"),
-        "temperature_input": (lambda v: isinstance(v, bool), "a bool"), "ensemble": (_positive_int, "an int >= 1"),
-        "dtype": (lambda v: v in _DTYPES, f"one of {tuple(_DTYPES)}"),
+        "shell_width": (lambda v: non_negative(v) and v > 0, "a float > 0"),
+        "max_pairs": (positive_int, "an int >= 1"),
+        "variance_weight": (non_negative, "a float >= 0"), "correlation_weight": (non_negative, "a float >= 0"),
+        "temperature_input": (lambda v: isinstance(v, bool), "a bool"), "ensemble": (positive_int, "an int >= 1"),
+        "dtype": (lambda v: v in DTYPES, f"one of {tuple(DTYPES)}"),
         "seed": (lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool), "an int"),
     }
     _added_params: ClassVar[dict] = {"temperature_input": False, "ensemble": 1}
@@ -209,7 +200,7 @@ class GlassMLP(Predictor):
     def _fit_member(self, seed: int, train: SpeciesData, valid: SpeciesData | None, y_mean, y_std,
                     name: str) -> torch.nn.Module:
         """One network, everything random in its training drawn from ``seed``; ``name`` labels its progress."""
-        dtype = _DTYPES[self.dtype]
+        dtype = DTYPES[self.dtype]
         rng = np.random.default_rng(seed)
         if valid is None:
             train, valid = _hold_out(train, self.valid_fraction, rng)
@@ -297,7 +288,7 @@ class GlassMLP(Predictor):
     # -- prediction and storage ----------------------------------------------------------------------------------
 
     def _predict_members(self, model: dict, data: SpeciesData) -> np.ndarray:
-        x = torch.from_numpy(data.features).to(_DTYPES[self.dtype])
+        x = torch.from_numpy(data.features).to(DTYPES[self.dtype])
         with torch.no_grad():
             z = np.stack([net(x).to(torch.float64).numpy() for net in model["nets"]])
         return (z * model["y_std"] + model["y_mean"]).transpose(0, 1, 3, 2)
@@ -312,8 +303,8 @@ class GlassMLP(Predictor):
         nets = []
         for e in range(self.ensemble):
             net = network(len(self.feature_names_), len(self.times_), bottleneck=self.bottleneck, width=self.width,
-                          dtype=_DTYPES[self.dtype])
-            net.load_state_dict({k: torch.from_numpy(v) for k, v in _prefixed(arrays, _member_prefix(e)).items()})
+                          dtype=DTYPES[self.dtype])
+            net.load_state_dict({k: torch.from_numpy(v) for k, v in prefixed(arrays, _member_prefix(e)).items()})
             net.eval()
             nets.append(net)
         return {"nets": nets, "y_mean": arrays["y_mean"], "y_std": arrays["y_std"]}
@@ -332,13 +323,11 @@ def _step(optimizer, loss: torch.Tensor) -> None:
 
 def _hold_out(part: SpeciesData, fraction: float, rng) -> tuple:
     """Split configurations into (train, valid); no validation set when fewer than two or ``fraction`` is 0."""
-    m = part.features.shape[0]
-    n_valid = min(m - 1, max(1, round(fraction * m))) if fraction > 0 else 0
-    if n_valid < 1:
+    fit, valid = hold_out(part.features.shape[0], fraction, rng)
+    if not len(valid):
         return part, None
-    order = rng.permutation(m)
 
     def take(idx):
         return SpeciesData(part.features[idx], part.labels[idx], part.positions[idx], part.box)
 
-    return take(np.sort(order[n_valid:])), take(np.sort(order[:n_valid]))
+    return take(fit), take(valid)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 from glassgen.errors import InvalidInputError
 from glassgen.predictors.base import Predictor, read_saved
 
@@ -35,7 +33,7 @@ def get_predictor(name: str, **hyper) -> Predictor:
     if name not in _REGISTRY:
         raise InvalidInputError(f"unknown predictor {name!r}; available: {available_predictors()}.")
     cls = _REGISTRY[name]
-    known = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    known = cls.param_names()
     unknown = sorted(set(hyper) - set(known))
     if unknown:
         raise InvalidInputError(f"{name} has no setting {', '.join(map(repr, unknown))}; its settings are "

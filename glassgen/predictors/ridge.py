@@ -7,7 +7,7 @@ from typing import ClassVar
 import numpy as np
 from sklearn.linear_model import Ridge, RidgeCV
 
-from glassgen.predictors.base import Predictor, SpeciesData
+from glassgen.predictors.regressor import DescriptorRegressor, SpeciesData
 from glassgen.predictors.registry import register
 from glassgen.progress import Stage
 
@@ -51,7 +51,7 @@ def _positive_sequence(value) -> bool:
 
 
 @register("ridge")
-class RidgePredictor(Predictor):
+class RidgePredictor(DescriptorRegressor):
     """Ridge regression of each label time on standardised descriptors, one linear model per species.
 
     The penalty of each species and time is chosen over ``alphas`` by holding out whole training configurations
@@ -69,7 +69,7 @@ class RidgePredictor(Predictor):
         default departs from the paper because it measured better with this little data (below).
     alphas : sequence of float, optional
         Candidate penalties; default ``np.logspace(-3, 4, 15)``.
-    label, progress : see :class:`~glassgen.predictors.base.Predictor`.
+    label, progress : see :class:`~glassgen.predictors.regressor.DescriptorRegressor`.
 
     Notes
     -----

@@ -1,4 +1,4 @@
-"""Graph-network predictors of particle dynamics (issue 13): the building blocks, not yet registered predictors.
+"""The building blocks of the graph-network predictors (``glassgen.predictors.graphnet``: bapst, botan, se3).
 
 - :func:`periodic_graph`: periodic radius graphs (2D/3D) as torch-geometric ``Data``; batch them with ``Batch``.
 - :func:`crop`: neighbourhood crops whose core particles get exactly their full-graph outputs (CPU training).
@@ -6,6 +6,7 @@
   :func:`botan_loss`), :class:`SE3GNN` (e3nn, after Pezzicoli et al. 2024): ``torch.nn.Module``s giving K outputs per
   particle, float32 or float64.
 - :func:`assert_invariant`: translations, relabellings, box symmetries and rotations, as each network promises.
+- ``training.py``: the CPU training loop the three predictors share (crops, early stopping, budget, checkpoints).
 """
 
 from glassgen.predictors.gnn.bapst import BapstGNN, random_cubic_symmetry
