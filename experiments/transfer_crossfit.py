@@ -14,8 +14,8 @@ import argparse
 import json
 import time
 
-import numpy as np
 import torch
+from transfer_multiT import cross_fitted
 
 from glassgen.bench import evaluate
 from glassgen.io import load
@@ -36,12 +36,7 @@ def main() -> None:
     data = load(args.data)
     target = data.select_temperatures([args.target])
     begin = time.perf_counter()
-    predicted = np.empty_like(target.propensity)
-    everything = np.arange(target.n_configurations)
-    for fold in np.array_split(everything, args.folds):
-        model = get_predictor("glassmlp", seed=args.seed).fit(target.subset(np.setdiff1d(everything, fold)))
-        predicted[fold] = model.predict(target.subset(fold))
-    reference = evaluate(predicted, target, n_sample=0)["pearson"]["1"]
+    reference = evaluate(cross_fitted(target, args.folds, args.seed), target, n_sample=0)["pearson"]["1"]
     transferable = get_predictor("glassmlp", temperature_input=True, ensemble=args.ensemble, seed=args.seed)
     transferable.fit(data.select_temperatures(args.train).select_split("train"))
     mean, _ = transferable.predict_with_uncertainty(target)

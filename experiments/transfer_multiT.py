@@ -51,12 +51,18 @@ def reference_at_target(data, target: float, seed: int) -> tuple[np.ndarray, obj
         test = at.select_split("test")
         return model.predict(test), test, 1.0
     test = at.select_split("test")
-    folds = np.array_split(np.arange(test.n_configurations), 2)
-    predicted = np.empty_like(test.propensity)
-    for train_fold, score_fold in (folds, folds[::-1]):
-        model = get_predictor("glassmlp", seed=seed).fit(test.subset(train_fold))
-        predicted[score_fold] = model.predict(test.subset(score_fold))
-    return predicted, test, 0.5
+    return cross_fitted(test, 2, seed), test, 0.5
+
+
+def cross_fitted(data, folds: int, seed: int) -> np.ndarray:
+    """Predictions of plain GlassMLPs for every configuration of ``data``, each by the model trained on the other
+    folds (k-fold cross-fitting), so that a reference at one temperature never scores its own training data."""
+    predicted = np.empty_like(data.propensity)
+    everything = np.arange(data.n_configurations)
+    for fold in np.array_split(everything, folds):
+        model = get_predictor("glassmlp", seed=seed).fit(data.subset(np.setdiff1d(everything, fold)))
+        predicted[fold] = model.predict(data.subset(fold))
+    return predicted
 
 
 def main() -> None:

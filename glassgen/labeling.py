@@ -26,6 +26,7 @@ import torch
 from glassgen.dynamics.isoconfig import check_label_settings, isoconfigurational_labels
 from glassgen.errors import InvalidInputError
 from glassgen.io import Dataset, save
+from glassgen.io.labels import stack_edge_targets
 from glassgen.parallel import run_jobs
 from glassgen.systems import System
 
@@ -132,13 +133,6 @@ def save_labels(dataset: Dataset, output: Path, settings: LabelSettings, parts: 
         extras={**dataset.extras, **_by_products(loaded)},
     )
     if settings.edges:
-        # Pairs differ in number between configurations: pad to the largest, pairs (-1, -1) marking padding.
-        width = max(len(p["edges"]) for p in loaded)
-        pairs = np.full((len(loaded), width, 2), -1, dtype=np.int64)
-        change = np.zeros((len(loaded), len(settings.times), width))
-        for k, p in enumerate(loaded):
-            pairs[k, : len(p["edges"])] = p["edges"]
-            change[k, :, : len(p["edges"])] = p["edge_change"]
-        labelled.extras.update(edge_pairs=pairs, edge_change=change)
+        labelled.extras.update(stack_edge_targets([p["edges"] for p in loaded], [p["edge_change"] for p in loaded]))
     save(labelled, output)
     return labelled

@@ -274,16 +274,13 @@ def transfer_task(make_predictor: Callable[[], object], dataset: Dataset, *, tra
     """
     from glassgen.progress import Stage
 
-    present = dataset.distinct_temperatures
     split = dataset.extras.get("split")
     if split is None:
         raise InvalidInputError("the transfer task needs data with a train/test split (e.g. ka3d-multiT, made by "
                                 "glassgen dataset build).")
-    at = {t: dataset.select_temperatures([t]) for t in present}
-    train_temperatures = [float(t) for t in (train_temperatures or
-                                             [t for t in present if (at[t].extras["split"] == 0).any()])]
-    test_temperatures = [float(t) for t in (test_temperatures or
-                                            [t for t in present if (at[t].extras["split"] == 1).any()])]
+    temperatures = dataset.configuration_temperatures
+    train_temperatures = [float(t) for t in (train_temperatures or np.unique(temperatures[split == 0]))]
+    test_temperatures = [float(t) for t in (test_temperatures or np.unique(temperatures[split == 1]))]
     tests = {t: dataset.select_temperatures([t]).select_split("test") for t in test_temperatures}
     test_times = {t: _dataset_time(data, "tau_alpha", t) for t, data in tests.items()}
     rows, means, by_pair, fit_seconds = [], [], {}, {}

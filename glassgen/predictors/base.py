@@ -15,7 +15,6 @@ unit: labels in another unit are refused for fitting and scoring, while predicti
 from __future__ import annotations
 
 import inspect
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -26,6 +25,7 @@ import torch
 import glassgen
 from glassgen.errors import DataFormatError, InvalidInputError, SchemaVersionError
 from glassgen.progress import message
+from samplers.files import save_atomically
 
 #: Identifies a saved predictor and the layout of its dict. 2: the descriptor version and the descriptors' fitted
 #: arrays, which a reader of format 1 would ignore. 3: label times in units of tau_alpha (``fitted["time_unit"]``),
@@ -261,7 +261,7 @@ class Predictor:
             "arrays": {k: torch.as_tensor(v).detach().cpu().clone() for k, v in self._saved_arrays().items()},
             **self._saved_header(),
         }
-        write_atomically(payload, path)
+        save_atomically(payload, path)
 
     @classmethod
     def load(cls, path):
@@ -322,17 +322,6 @@ class Predictor:
     def _restore(self, fitted: dict, arrays: dict) -> None:
         """Set what ``fit`` learned from a file's ``fitted`` values and arrays (numpy)."""
         raise NotImplementedError
-
-
-def write_atomically(payload: dict, path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: a crash never leaves half a file."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def read_saved(path) -> dict:

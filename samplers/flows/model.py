@@ -16,8 +16,6 @@ Saved flows (:meth:`ParticleFlow.save`) carry their settings and a description o
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 
 import normflows as nf
@@ -27,19 +25,8 @@ from torch import nn
 from samplers.flows.conditioner import MESSAGES
 from samplers.flows.coupling import CircularSplineCoupling
 from samplers.flows.frame import PinnedFrame
+from samplers.files import save_atomically
 from samplers.target import SamplerInputError
-
-
-def save_atomically(payload: dict, path) -> None:
-    """torch.save to a temporary file beside ``path``, then rename: a crash never leaves half a file."""
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".part")
-    os.close(handle)
-    try:
-        torch.save(payload, temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 class TorusPrior(nf.distributions.BaseDistribution):

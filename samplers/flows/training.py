@@ -35,7 +35,8 @@ import numpy as np
 import torch
 
 from samplers.flows.energy import DensePairEnergy
-from samplers.flows.model import ParticleFlow, save_atomically
+from samplers.files import save_atomically
+from samplers.flows.model import ParticleFlow
 from samplers.reweight import kish_ess
 from samplers.target import SamplerInputError
 

@@ -31,10 +31,10 @@ import torch
 from torch_geometric.data import Batch, Data
 
 from glassgen.errors import InvalidInputError
-from glassgen.predictors.base import write_atomically
 from glassgen.predictors.gnn.botan import botan_loss
 from glassgen.predictors.gnn.crops import crop
 from glassgen.progress import Stage
+from samplers.files import save_atomically
 
 CHECKPOINT_FORMAT = "glassgen-graph-training-1"
 
@@ -218,7 +218,7 @@ class Trainer:
     def _save(self) -> None:
         if self.checkpoint is None:
             return
-        write_atomically({"format": CHECKPOINT_FORMAT, "key": self.key, "state": self.state,
+        save_atomically({"format": CHECKPOINT_FORMAT, "key": self.key, "state": self.state,
                           "network": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
                           "best": self.best, "generator": self.generator.get_state()}, self.checkpoint)
 
