@@ -67,25 +67,46 @@ def test_simulate_is_reproducible_and_records_provenance(capsys, tmp_path):
     assert set(first["equilibrium_checks"]) >= {"decorrelated", "stationary", "fs_between_saved"}
 
 
-def test_demo_runs_end_to_end_on_small_settings(capsys, tmp_path):
-    result = run_json(capsys, "demo", "--n", "256", "--steps", "200", "--frames", "2", "--spacing", "1",
-                      "--melt-steps", "100", "--cool-steps", "100", "--replicas", "2", "--label-time", "0.5",
-                      "--quiet", "-o", str(tmp_path))
-    assert result["reloaded_ok"] and result["max_force"] < 1e-8
-    assert len(result["propensity_mean_A"]) == 4 and np.all(np.diff(result["propensity_mean_A"]) > 0)
-    assert result["inherent_energy_per_particle"] < result["energy_per_particle"]
-    assert result["resumed"] == 0 and not (tmp_path / "demo.h5.parts").exists()
-    assert result["next"][0] == f"glassgen info {tmp_path / 'demo.h5'}"
+def test_demo_trains_samples_colder_predicts_and_says_where_to_look(capsys, tmp_path):
+    """The joined job in small: settings far too short for equilibrium, which the demo must then say plainly."""
+    argv = ["demo", "--sweeps", "30", "--chains", "2", "--ensemble", "2", "--set", "stage1_epochs=2",
+            "stage2_epochs=1", "--quiet", "-o", str(tmp_path)]
+    result = run_json(capsys, *argv)
+    assert result["training_temperatures"] == [0.35, 0.4, 0.45, 0.5] and result["temperature"] == 0.3
+    summaries = {s["temperature"]: s for s in result["temperatures"]}
+    assert sorted(summaries) == [0.3, 0.35, 0.4, 0.45, 0.5]
+    assert all(s.get("chi4_true") and s.get("pearson") for t, s in summaries.items() if t > 0.3)
+    assert "chi4_true" not in summaries[0.3] and summaries[0.3]["n_configurations"] == 2
+    assert result["sampler_checks"]["structurally_decorrelated"] is False  # 30 sweeps cannot decorrelate
+    sampled = load(result["sampled"])
+    assert sampled.predicted_propensity.shape == (2, 1, 1290) and sampled.time_unit == "tau_alpha"
+    assert sampled.extras["predicted_propensity_std"].shape == (2, 1, 1290)
+    assert sampled.metadata["heterogeneity"][0]["temperature"] == 0.3
+    assert {p.name for p in (tmp_path / "report").iterdir()} >= {"report.md", "report.json", "heterogeneity.png"}
+    assert main(argv[:-3] + ["-o", str(tmp_path)]) == 0  # the table, which says the run is no equilibrium answer
+    table = capsys.readouterr().out
+    assert "NOT equilibrated" in table and "run more --sweeps" in table
+    assert table.strip().splitlines()[-1].strip().startswith(f"glassgen predict-dynamics {tmp_path / 'sampled_T0.3.h5'}")
 
-
-def test_demo_reruns_with_another_seed_and_ends_with_what_to_do_next(capsys, tmp_path):
-    argv = ["demo", "--n", "256", "--steps", "200", "--frames", "2", "--spacing", "1", "--melt-steps", "100",
-            "--cool-steps", "100", "--replicas", "2", "--label-time", "0.5", "--quiet", "-o", str(tmp_path)]
-    assert main([*argv, "--seed", "1"]) == 0 and main([*argv, "--seed", "2"]) == 0
-    table = capsys.readouterr().out.split("saved and read back")[-1]  # the second run's table
-    lines = [line.strip() for line in table.splitlines()]
-    assert f"glassgen info {tmp_path / 'demo.h5'}" in lines
-    assert lines[-1] == f"glassgen bench --descriptor EPOT --data {tmp_path / 'demo.h5'} --report {tmp_path / 'report'}"
+    # predict-dynamics with the demo's model: a GlassBench npz at T = 0.30 (no labels at these times), then labelled
+    # shipped data at T = 0.35, whose true chi_4 and Pearson come beside the predictions
+    model = str(tmp_path / "model.pt")
+    one = run_json(capsys, "predict-dynamics", str(KA2D_FILE), "--model", model, "--times-tau", "1", "--quiet",
+                   "-o", str(tmp_path / "one.h5"))
+    (summary,) = one["temperatures"]
+    assert summary["temperature"] == 0.3 and summary["chi4"] is None and np.isfinite(summary["length"]["1"])
+    assert load(tmp_path / "one.h5").predicted_propensity.shape == (1, 1, 1290)
+    cold = run_json(capsys, "predict-dynamics", "ka2d-multiT", "--temperatures", "0.35", "--split", "test",
+                    "--model", model, "--times-tau", "0.3", "1", "--quiet", "-o", str(tmp_path / "cold.h5"),
+                    "--report", str(tmp_path / "cold"))
+    (summary,) = cold["temperatures"]
+    bench = run_json(capsys, "bench", "--model", model, "--data", "ka2d-multiT", "--temperatures", "0.35", "--quiet")
+    assert summary["pearson"]["1"] == pytest.approx(bench["pearson"]["1"])
+    assert summary["chi4_true"]["1"] == pytest.approx(bench["chi4"]["true"]["1"])
+    assert set(summary["length_true"]) == {"0.3", "1"}
+    assert main(["predict-dynamics", str(KA2D_FILE), "--model", model, "--times-tau", "0.5", "--quiet",
+                 "-o", str(tmp_path / "x.h5")]) == 2
+    assert "time 0.5 is not a label time" in capsys.readouterr().err and not (tmp_path / "x.h5").exists()
 
 
 def test_tables_read_as_plain_words(shared_data, capsys):

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import glassgen.cli
-from glassgen.cli import build_parser, data, flow, learn, main, sample
+from glassgen.cli import build_parser, data, dataset, demo, flow, learn, main, sample
 from glassgen.io import Dataset, save
+from glassgen.predictors import get_predictor
 from glassgen.systems import random_start
 
 # Placeholders, replaced per test: DATA (a small labelled .h5), PLAIN (the same without labels), FILE (an existing
@@ -52,14 +53,17 @@ ARGUMENT_MISTAKES = [
     (["label", "DATA", "--workers", "0", "-o", "x.h5"], "--workers: must be an integer >= 1"),
     (["label", "DATA", "--ensemble", "npt", "-o", "x.h5"], "invalid choice"),
     (["label", "DATA", "-o", "RO/x.h5"], "cannot write in"),
-    (["demo", "--n", "0"], "--n: must be an integer >= 1"),
-    (["demo", "--replicas", "0"], "--replicas: must be an integer >= 1"),
+    (["demo", "--sweeps", "0"], "--sweeps: must be an integer >= 1"),
+    (["demo", "--ensemble", "0"], "--ensemble: must be an integer >= 1"),
     (["demo", "-o", "FILE"], "is a file, not a folder"),
     (["demo", "-o", "RO/demo"], "cannot write in"),
     (["train", "--model", "bogus", "--data", "DATA", "-o", "m.pt"], "invalid choice"),
     (["train", "--model", "ridge", "--data", "DATA", "-o", "RO/m.pt"], "cannot write in"),
     (["train", "--model", "ridge", "--data", "DATA", "--times", "-1", "-o", "m.pt"], "--times: must be a number > 0"),
     (["predict", "DATA", "-o", "x.h5"], "required: --model"),
+    (["predict-dynamics", "DATA", "--model", "m.pt", "--times-tau", "0", "-o", "x.h5"],
+     "--times-tau: must be a number > 0"),
+    (["predict-dynamics", "DATA", "--model", "m.pt", "-o", "x.h5", "--report", "FILE"], "is a file, not a folder"),
     (["predict", "DATA", "--model", "m.pt", "-o", "RO/x.h5"], "cannot write in"),
     (["bench", "--descriptor", "EPOT", "--data", "DATA", "--length", "0"], "--length: must be a number > 0"),
     (["bench", "--descriptor", "EPOT", "--data", "DATA", "--report", "FILE"], "is a file, not a folder"),
@@ -114,6 +118,9 @@ DATA_MISTAKES = [
     (["train", "--model", "ridge", "--data", "DATA", "--set", "bogus=1", "-o", "m.pt"], "its settings are"),
     (["train", "--model", "ridge", "--data", "PLAIN", "-o", "m.pt"], "label"),
     (["predict", "DATA", "--model", "MISSING/m.pt", "-o", "x.h5"], "m.pt"),
+    (["predict-dynamics", "DATA", "--model", "RIDGE", "--times-tau", "1", "-o", "x.h5"],
+     "cannot predict at times in units of tau_alpha"),
+    (["demo", "--temperature", "0.4"], "not below the coldest shipped temperature (0.35)"),
     (["simulate", "--n", "100", "-o", "x.h5"], "shorter than twice the cut-off"),
     (["sample", "--sampler", "tempering", "--ladder", "1.0", "0.8", "-o", "x.h5"], "increasing"),
     (["sample", "--sampler", "swap", "--model", "ka3d", "--n", "256", "-o", "x.h5"], "no swappable species"),
@@ -144,14 +151,17 @@ DATA_MISTAKES = [
 
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory):
-    """DATA: four KA3D N = 256 configurations with random labels at two times; PLAIN: the same without labels."""
+    """DATA: four KA3D N = 256 configurations with random labels at two times; PLAIN: the same without labels;
+    RIDGE: a ridge model fitted to DATA."""
     folder = tmp_path_factory.mktemp("errors")
     start = random_start("ka3d", 256, batch=4, seed=1)
     plain = Dataset(positions=start.positions.numpy(), types=start.types.numpy(), box=start.box.numpy(),
                     model="ka3d", temperature=1.0)
     labelled = Dataset(**{**vars(plain), "times": np.array([1.0, 10.0]),
                           "propensity": np.random.default_rng(0).random((4, 2, 256))})
-    return {"DATA": save(labelled, folder / "labelled.h5"), "PLAIN": save(plain, folder / "plain.h5")}
+    ridge = folder / "ridge.pt"
+    get_predictor("ridge").fit(labelled).save(ridge)  # label times in LJ units
+    return {"DATA": save(labelled, folder / "labelled.h5"), "PLAIN": save(plain, folder / "plain.h5"), "RIDGE": ridge}
 
 
 def _fill(argv, datasets, tmp_path, read_only):
@@ -183,7 +193,7 @@ def no_work(monkeypatch):
     def refuse(args):
         raise AssertionError(f"glassgen {args.command} started its work despite a mistake in its arguments")
 
-    for module in (data, learn, sample, flow):
+    for module in (data, dataset, demo, learn, sample, flow):
         for name in dir(module):
             if name.startswith("cmd_"):
                 monkeypatch.setattr(module, name, refuse)

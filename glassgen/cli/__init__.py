@@ -10,7 +10,7 @@ Every command follows one pattern, set here so that new commands inherit it:
 - progress goes to stderr (silenced by ``--quiet``), warnings too, as one line each; results go to stdout.
 
 Commands live in modules by theme (`data`: configurations and labels; `learn`: predictors and benchmarks; `sample`:
-Monte Carlo; `flow`: normalizing flows); each registers itself through ``add_commands(command)``.
+Monte Carlo; `flow`: normalizing flows; `demo`: the joined job in small); each registers itself through ``add_commands(command)``.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import warnings
 from pathlib import Path
 
 import glassgen
-from glassgen.cli import data, dataset, flow, learn, sample
+from glassgen.cli import data, dataset, demo, flow, learn, sample
 from glassgen.cli._arguments import OneLineParser, add_temperatures, check_outputs, positive_int
 from glassgen.errors import USER_ERRORS
 
 EXIT_USER_ERROR = 2
-EXAMPLES = {**data.EXAMPLES, **dataset.EXAMPLES, **learn.EXAMPLES, **sample.EXAMPLES, **flow.EXAMPLES}
+EXAMPLES = {**data.EXAMPLES, **dataset.EXAMPLES, **demo.EXAMPLES, **learn.EXAMPLES, **sample.EXAMPLES, **flow.EXAMPLES}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     data.add_commands(command)
     dataset.add_commands(command)
+    demo.add_commands(command)
     learn.add_commands(command)
     sample.add_commands(command)
     flow.add_commands(command)

@@ -1,11 +1,8 @@
-"""Commands on configurations: info, energy, import, minimize, simulate, label and the end-to-end demo."""
+"""Commands on configurations: info, energy, import, minimize, simulate, label."""
 
 from __future__ import annotations
 
-import argparse
-import shlex
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -219,10 +216,7 @@ def _per_time(times, values) -> str:
 
 
 def equilibrium_rows(checks: dict) -> list[tuple[str, str]]:
-    """The equilibrium checks of `produce` as table rows in plain words, saying what to change when one fails.
-
-    One formatter for `simulate` and `demo`, so both say the same thing the same way.
-    """
+    """The equilibrium checks of `produce` as table rows in plain words, saying what to change when one fails."""
     from samplers.diagnostics import MIN_BLOCKS
 
     fs = checks["fs_between_saved"]
@@ -237,66 +231,6 @@ def equilibrium_rows(checks: dict) -> list[tuple[str, str]]:
     return rows + order_rows(checks)
 
 
-def cmd_demo(args) -> None:
-    """Simulate a small KA3D liquid, quench it to inherent states, label it isoconfigurationally, save and reload."""
-    from glassgen.dynamics import log_times
-    from glassgen.io import load
-    from glassgen.labeling import LabelSettings, label_dataset
-
-    args.output.mkdir(parents=True, exist_ok=True)
-    sim = argparse.Namespace(**{**vars(args), "model": "ka3d", "n": args.n, "density": None, "chains": 1,
-                                "melt_temperature": 2.0, "dtype": "float64"})
-    timings = {}
-    begin = time.perf_counter()
-    data, checks = _simulate(sim)
-    timings["simulate_seconds"] = time.perf_counter() - begin
-    energies, _ = evaluate_energies(data)
-    begin = time.perf_counter()
-    data.inherent_positions, inherent_energies, max_force, steps = _minimize_dataset(data, args)
-    timings["minimize_seconds"] = time.perf_counter() - begin
-    begin = time.perf_counter()
-    settings = LabelSettings(times=tuple(log_times(0.1, args.label_time, 4).tolist()), n_replicas=args.replicas,
-                             temperature=args.temperature, dt=args.dt, seed=args.seed)
-    path = args.output / "demo.h5"
-    labelled = label_dataset(data, path, settings, progress=not args.quiet, provenance=provenance(args))
-    timings["label_seconds"] = time.perf_counter() - begin
-    reloaded = load(path)
-    propensity_a = labelled.propensity[:, :, labelled.types == 0].mean(axis=(0, 2))
-    where, report = shlex.quote(str(path)), shlex.quote(str(args.output / "report"))
-    next_steps = [f"glassgen info {where}", f"glassgen bench --descriptor EPOT --data {where} --report {report}"]
-    production_steps = round(args.frames * args.spacing / args.dt)
-    payload = {
-        "output": str(path), "model": data.model, "n_particles": data.n_particles, "temperature": args.temperature,
-        "md_steps": args.melt_steps + args.cool_steps + args.steps + production_steps,
-        "n_configurations": data.n_configurations, "equilibrium_checks": checks,
-        **summary_energies(energies), "inherent_energy_per_particle": float(np.mean(inherent_energies)),
-        "max_force": float(max_force.max()), "fire_steps": steps, "label_times": labelled.times.tolist(),
-        "propensity_mean_A": propensity_a.tolist(), "resumed": labelled.metadata["labels"]["resumed"], **timings,
-        "reloaded_ok": bool(np.array_equal(reloaded.inherent_positions, data.inherent_positions)
-                            and np.array_equal(reloaded.propensity, labelled.propensity)),
-        "next": next_steps,
-    }
-    rows = [("system", _describe_system(labelled)),
-            ("simulated", f"{payload['md_steps']} time steps: {args.melt_steps} melting at temperature "
-                          f"{sim.melt_temperature:g}, "
-                          f"{args.cool_steps} cooling, {args.steps} settling, {production_steps} saving"),
-            ("configurations saved", f"{data.n_configurations}, spaced by t = {args.spacing:g}"),
-            *equilibrium_rows(checks),
-            ("energy per particle", f"{payload['energy_per_particle']:.4f} as simulated, "
-                                    f"{payload['inherent_energy_per_particle']:.4f} at the nearest energy minimum"),
-            ("minimised", f"{steps} steps, largest force left {payload['max_force']:.1e}"),
-            ("labelled", _resumed(labelled) + f", {args.replicas} replica runs each"),
-            ("mean distance moved by A", _per_time(labelled.times, propensity_a)),
-            ("saved and read back", f"{'yes' if payload['reloaded_ok'] else 'NO, the file differs'}: {path}"),
-            ("seconds", f"{timings['simulate_seconds']:.1f} simulating, {timings['minimize_seconds']:.1f} minimising, "
-                        f"{timings['label_seconds']:.1f} labelling")]
-    notes = ["", f"Done: {path} holds {data.n_configurations} liquid configurations, their energy minima and how far "
-             "each particle tends to move (its propensity).", "Next: see what the file holds, then score how well the "
-             "energy at the minimum predicts that mobility (report in Markdown and figures):",
-             *(f"  {command}" for command in next_steps)]
-    output(args, payload, rows, notes)
-
-
 EXAMPLES = {
     "info": "glassgen info ../shared/data/ka3d-botan-T0.44/train",
     "energy": "glassgen energy ../shared/data/ka3d-botan-T0.44/train/isoconfig_N4096T0.44_1_tc07.npz --json",
@@ -304,7 +238,6 @@ EXAMPLES = {
     "minimize": "glassgen minimize ../shared/data/ka3d-botan-T0.44/train -o botan_inherent.h5 --json",
     "simulate": "glassgen simulate --model ka3d --n 1000 --temperature 0.8 --steps 20000 --frames 10 -o ka3d_T0.8.h5",
     "label": "glassgen label ka3d_T0.8.h5 --t-min 0.1 --t-max 100 --n-times 8 --replicas 32 --workers 2 -o labels.h5",
-    "demo": "glassgen demo --json",
 }
 
 
@@ -351,13 +284,6 @@ def add_commands(command) -> None:
     sub.add_argument("--workers", type=positive_int, help="start a local Dask cluster of this many worker processes")
     sub.add_argument("--scheduler", help="address of a running Dask scheduler to send the jobs to")
 
-    sub = command("demo", cmd_demo, "Small end-to-end run: simulate KA3D, quench to inherent states, label, save, reload.")
-    sub.add_argument("--n", type=positive_int, default=1000, help="number of particles (default 1000)")
-    add_output(sub, kind="folder", required=False, default=Path("glassgen-demo"), help="folder for demo.h5")
-    _run_options(sub, temperature=0.8, steps=8000, frames=6, spacing=5.0, melt_steps=1000, cool_steps=1000)
-    sub.add_argument("--replicas", type=positive_int, default=4, help="isoconfigurational replicas per configuration (4)")
-    sub.add_argument("--label-time", type=positive_float, default=10.0, help="last label time (default 10)")
-    _minimize_options(sub)
 
 
 def _run_options(sub, *, temperature: float, steps: int, frames: int, spacing: float, melt_steps: int = 2000,

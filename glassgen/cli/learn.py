@@ -1,4 +1,4 @@
-"""Commands that learn dynamics from structure: train, predict, bench."""
+"""Commands that learn dynamics from structure: train, predict, predict-dynamics, bench."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ EXAMPLES = {
              "-o glassmlp.pt",
     "predict": "glassgen predict --model glassmlp.pt ../shared/data/ka3d-botan-T0.44/train --configurations 7:10 "
                "-o predicted.h5",
+    "predict-dynamics": "glassgen predict-dynamics N1290T0.23_1.npz --model ka2d-transferable.pt --times-tau 1 "
+                        "-o predicted.h5 --report heterogeneity/",
     "bench": "glassgen bench --model glassmlp.pt --data ../shared/data/ka3d-botan-T0.44/train --configurations 7:10 "
              "--report report/ --json",
 }
@@ -101,6 +103,21 @@ def _load_predictor(args):
     return predictor
 
 
+def _with_predictions(data, predictor, predicted: np.ndarray, spread: np.ndarray, times: np.ndarray, args):
+    """``data`` with ``predicted`` labels (M, K, N) at ``times`` in the predictor's unit, the ensemble's spread in
+    extras, and those of its other fields that it holds at these times; returns (dataset, fields dropped)."""
+    unit = predictor.time_unit_
+    stored_as = f"predicted_{predictor.label}"
+    spread_as = f"{stored_as}_std"
+    kept, dropped = _fields_at(data, times, unit, [name for name in LABELS + PREDICTED_LABELS if name != stored_as])
+    extras = {name: value for name, value in data.extras.items() if name != spread_as}  # none left from another model
+    if _members(predictor) > 1:
+        extras[spread_as] = spread
+    data = replace(data, times=times, time_unit=unit, **kept, **{stored_as: predicted}, extras=extras,
+                   metadata={**data.metadata, "predicted_by": str(args.model), **provenance(args)})
+    return data, dropped
+
+
 def cmd_predict(args) -> None:
     from glassgen.io import save
 
@@ -113,22 +130,17 @@ def cmd_predict(args) -> None:
     times = np.asarray(predictor.times_, dtype=np.float64)
     stored_as = f"predicted_{predictor.label}"
     spread_as = f"{stored_as}_std"
-    kept, dropped = _fields_at(data, times, unit, [name for name in LABELS + PREDICTED_LABELS if name != stored_as])
-    extras = {name: value for name, value in data.extras.items() if name != spread_as}  # none left from another model
-    if _members(predictor) > 1:
-        extras[spread_as] = spread
-    data = replace(data, times=times, time_unit=unit, **kept, **{stored_as: predicted}, extras=extras,
-                   metadata={**data.metadata, "predicted_by": str(args.model), **provenance(args)})
+    data, dropped = _with_predictions(data, predictor, predicted, spread, times, args)
     path = save(data, args.output)
     payload = {"output": str(path), "n_configurations": data.n_configurations, "label": predictor.label,
-               "stored_as": stored_as, "true_labels": [name for name in LABELS if kept.get(name) is not None],
+               "stored_as": stored_as, "true_labels": [name for name in LABELS if getattr(data, name) is not None],
                "dropped": dropped, "times": data.times.tolist(), "time_unit": unit, "seconds": seconds,
                "seconds_per_configuration": seconds / data.n_configurations}
     in_tau = " (in units of tau_alpha)" if unit == "tau_alpha" else ""
     rows = [("output", path), ("predicted", f"{predictor.label} of {data.n_configurations} configurations at "
                                             f"t = {', '.join(f'{t:g}' for t in times)}{in_tau}, stored as {stored_as}"),
             ("true labels kept", payload["true_labels"] or "none in the data")]
-    if spread_as in extras:
+    if spread_as in data.extras:
         payload.update(std_stored_as=spread_as, ensemble_std=_mean_spread(spread, times))
         spreads = ", ".join(f"{value:.3g} at t = {t}" for t, value in payload["ensemble_std"].items())
         rows.append(("ensemble spread", f"mean std over {_members(predictor)} members: {spreads}; stored as extras "
@@ -137,6 +149,69 @@ def cmd_predict(args) -> None:
         rows.append(("dropped", f"{', '.join(dropped)}: not given at the model's times{in_tau}"))
     rows.append(("seconds per configuration", payload["seconds_per_configuration"]))
     output(args, payload, rows)
+
+
+def cmd_predict_dynamics(args) -> None:
+    """Predict the propensity fields of configurations (e.g. sampled below any simulable temperature) at times in
+    units of tau_alpha(T), and their dynamic heterogeneity per temperature: chi_4 and a correlation length."""
+    from glassgen.heterogeneity import predict_dynamics
+    from glassgen.io import save
+
+    predictor = _load_predictor(args)
+    if args.times_tau is not None and predictor.time_unit_ != "tau_alpha":
+        raise InvalidInputError(f"{args.model} was trained on label times in LJ units ({predictor.times_.tolist()}), "
+                                "so it cannot predict at times in units of tau_alpha: drop --times-tau (every time "
+                                "of the model is predicted), or train a model on data in tau units (e.g. "
+                                "ka2d-multiT, ka3d-multiT).")
+    data = _data(args.file, args)
+    if predictor.get_params().get("temperature_input") and data.configuration_temperatures is None:
+        raise InvalidInputError(f"{args.model} takes each configuration's temperature as an input, and {args.file} "
+                                "records none: give it with --temperature T.")
+    begin = time.perf_counter()
+    members, times, summaries = predict_dynamics(predictor, data, args.times_tau)
+    seconds = time.perf_counter() - begin
+    data, dropped = _with_predictions(data, predictor, members.mean(0), members.std(0), times, args)
+    data = replace(data, metadata={**data.metadata, "heterogeneity": summaries})
+    path = save(data, args.output)
+    unit = " tau_alpha(T)" if predictor.time_unit_ == "tau_alpha" else " (LJ units)"
+    payload = {"output": str(path), "n_configurations": data.n_configurations, "label": predictor.label,
+               "stored_as": f"predicted_{predictor.label}", "times": times.tolist(),
+               "time_unit": predictor.time_unit_, "members": len(members), "temperatures": summaries,
+               "seconds": seconds}
+    rows = [("output", path),
+            ("predicted", f"{predictor.label} of {data.n_configurations} configurations at t = "
+                          f"{', '.join(f'{t:g}' for t in times)}{unit} by {len(members)} model(s), stored as "
+                          f"predicted_{predictor.label}")]
+    trained = predictor.provenance_.get("training_temperatures")
+    for s in summaries:
+        where = "T unknown" if s["temperature"] is None else f"T = {s['temperature']:g}"
+        for t in s["length"]:
+            parts = [f"chi_4 {_plus_minus(s, 'chi4', t)}" if s["chi4"] else "chi_4 needs 2+ configurations",
+                     f"xi {_plus_minus(s, 'length', t)}"]
+            if s.get("pearson"):
+                parts.append(f"rho_P {s['pearson'][t]:.3f} against the true labels")
+            rows.append((f"{where}, t = {t}", "; ".join(parts)))
+    if trained:
+        rows.append(("trained at", f"T = {', '.join(f'{t:g}' for t in trained)}"))
+    if args.report:
+        from glassgen.bench.heterogeneity_report import write_heterogeneity_report
+
+        payload["report"] = [str(p) for p in write_heterogeneity_report(
+            summaries, args.report, title=f"Dynamic heterogeneity predicted by {Path(args.model).name}")]
+        rows.append(("report", f"{args.report / 'report.md'}, with JSON and heterogeneity.png beside it"))
+    if dropped:
+        rows.append(("dropped", f"{', '.join(dropped)}: not given at these times"))
+    rows.append(("seconds", format_value(seconds)))
+    output(args, payload, rows)
+
+
+def _plus_minus(summary: dict, name: str, t: str) -> str:
+    """'value ± spread' of a summary entry (true value in parentheses where known)."""
+    value = summary[name][t]
+    spread = (summary.get(f"{name}_std") or {}).get(t)
+    text = f"{value:.3g}" + ("" if spread is None else f" ± {spread:.2g}")
+    true = (summary.get(f"{name}_true") or {}).get(t)
+    return text + ("" if true is None else f" (true {true:.3g})")
 
 
 def _members(predictor) -> int:
@@ -157,16 +232,10 @@ def _fields_at(data, times: np.ndarray, unit: str, names: list[str]) -> tuple[di
 
     Returns ({name: array at times, or None where dropped}, names dropped).
     """
-    from glassgen.bench.metrics import time_index
+    from glassgen.heterogeneity import field_at
 
-    present = [name for name in names if getattr(data, name) is not None]
-    try:  # in another unit, the same numbers are other moments
-        columns = [time_index(data.times, t) for t in times] if data.time_unit == unit else None
-    except InvalidInputError:  # the data's times are unknown or others
-        columns = None
-    if columns is None:
-        return dict.fromkeys(present), present
-    return {name: getattr(data, name)[:, columns] for name in present}, []
+    fields = {name: field_at(data, name, times, unit) for name in names if getattr(data, name) is not None}
+    return fields, [name for name, field in fields.items() if field is None]
 
 
 def cmd_bench(args) -> None:
@@ -287,6 +356,21 @@ def add_commands(command) -> None:
     sub.add_argument("file", type=Path, help="configurations: glassgen .h5, GlassBench/BOTAN .npz or a folder")
     sub.add_argument("--model", required=True, type=Path, help="saved model (glassgen train -o)")
     add_output(sub, kind="file", help="HDF5 file: the data with predicted labels")
+    _data_options(sub)
+
+    sub = command("predict-dynamics", cmd_predict_dynamics,
+                  "Predict propensity fields and their dynamic heterogeneity (chi_4, correlation length) per "
+                  "temperature, e.g. of configurations sampled below any simulable temperature.")
+    sub.add_argument("file", type=Path, help="configurations: glassgen .h5 (e.g. glassgen sample -o), GlassBench/BOTAN "
+                                             ".npz, a folder of them, or a shipped dataset")
+    sub.add_argument("--model", required=True, type=Path,
+                     help="saved model (glassgen train -o); below its training temperatures, one trained with "
+                          "--set temperature_input=true on data in tau units")
+    sub.add_argument("--times-tau", type=positive_float, nargs="+",
+                     help="times in units of tau_alpha(T), among the model's (default: all of them)")
+    add_output(sub, kind="file", help="HDF5 file: the data with predicted labels and the heterogeneity summary")
+    add_output(sub, kind="folder", required=False, flags=("--report",), dest="report",
+               help="folder for report.json, report.md and heterogeneity.png")
     _data_options(sub)
 
     sub = command("bench", cmd_bench, "Score a saved model or a physical descriptor with the GlassBench metrics.")

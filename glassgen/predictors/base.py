@@ -161,10 +161,15 @@ class Predictor:
         """(mean, std) over the members of an ensemble, each of shape (M, K, N): the spread of models fitted alike
         but for their seeds, a warning sign where they disagree (e.g. far from the training data); std is 0 for a
         single model."""
+        members = self.predict_members(data)
+        return members.mean(0), members.std(0)
+
+    def predict_members(self, data) -> np.ndarray:
+        """Labels by each of the E members of an ensemble, (E, M, K, N) (E = 1 for a single model): for quantities
+        whose spread over the members is wanted, not only that of the labels (e.g. chi_4 of the predicted fields)."""
         self._require_fitted("predict")
         self._check_compatible(data, "dataset to predict")
-        members = self._predict_ensemble(data)
-        return members.mean(0), members.std(0)
+        return self._predict_ensemble(data)
 
     def check_time_unit(self, data, role: str = "data") -> None:
         """Refuse labelled ``data`` whose times are in another unit than the training data's: the same number is
@@ -184,6 +189,7 @@ class Predictor:
             "training_subset": train.metadata.get("subset"),
             "n_training_configurations": train.n_configurations,
             "temperature": train.temperature,
+            "training_temperatures": train.distinct_temperatures,
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
