@@ -101,6 +101,11 @@ ARGUMENT_MISTAKES = [
 
 DATA_MISTAKES = [
     (["dataset", "build", "nothing-here"], "no recipe nothing-here"),
+    (["dataset", "download", "nothing-here"], "no archive 'nothing-here'"),
+    (["dataset", "download", "glassbench", "--workers", "2"], "belong to `glassgen dataset build`"),
+    (["dataset", "download", "glassbench", "--record", "MISSING/record.json", "--to", "w"],
+     "cannot read the archive's record"),
+    (["dataset", "build", "ka3d-multiT", "--files", "x", "--work", "w"], "belong to `glassgen dataset download`"),
     (["dataset", "build", "ka3d-multiT", "--temperatures", "0.33", "--work", "w"], "has no T = 0.33"),
     (["train", "--model", "ridge", "--data", "DATA", "--temperatures", "0.5", "-o", "m.pt"], "0.5 is not in the data"),
     (["bench", "--transfer", "ridge", "--data", "DATA"], "train/test split"),
