@@ -384,7 +384,7 @@ def test_temperature_input_learns_the_temperature_dependence(multi_t):
     """With temperature_input, the same configurations predicted at another temperature change as the labels do
     (x 1.25 from T = 1.0 to 0.8), each configuration by its own temperature; without it, not at all."""
     train, test = multi_t
-    model = make("glassmlp", temperature_input=True).fit(train)
+    model = make("glassmlp", temperature_input=True, ensemble=1).fit(train)
     assert model.feature_names_[-1] == "1/T"
     hot, cold = model.predict(at_temperatures(test, [1.0, 1.0])), model.predict(at_temperatures(test, [0.8, 0.8]))
     assert np.std(cold) / np.std(hot) == pytest.approx(1.25, abs=0.05)
@@ -399,7 +399,7 @@ def test_temperature_input_learns_the_temperature_dependence(multi_t):
 def test_temperature_input_refuses_unknown_or_single_temperatures(multi_t, monkeypatch):
     """Refused before any descriptor is computed, naming the fix."""
     train, test = multi_t
-    model = make("glassmlp", temperature_input=True, **QUICK_MLP).fit(train)
+    model = make("glassmlp", temperature_input=True, ensemble=1, **QUICK_MLP).fit(train)
     monkeypatch.setattr(GlassMLP, "_descriptor_values", lambda *args: pytest.fail("descriptors before the refusal"))
     unknown = dataclasses.replace(train, temperatures=None)
     assert unknown.temperature is None
@@ -417,6 +417,16 @@ def test_temperature_input_refuses_unknown_or_single_temperatures(multi_t, monke
         make("glassmlp", ensemble=0).fit(train)
 
 
+def test_the_transferable_model_is_an_ensemble_by_default():
+    """A model meant for other temperatures reports its spread with every prediction unless told otherwise."""
+    from glassgen.predictors.glassmlp import TRANSFERABLE_ENSEMBLE
+
+    assert TRANSFERABLE_ENSEMBLE > 1
+    assert get_predictor("glassmlp", temperature_input=True).get_params()["ensemble"] == TRANSFERABLE_ENSEMBLE
+    assert get_predictor("glassmlp").get_params()["ensemble"] == 1
+    assert get_predictor("glassmlp", temperature_input=True, ensemble=1).get_params()["ensemble"] == 1
+
+
 @pytest.fixture(scope="module")
 def ensemble(multi_t):
     """A GlassMLP ensemble of three with temperature input."""
@@ -431,7 +441,7 @@ def test_ensemble_is_its_members_fitted_alone(multi_t, ensemble):
     train, test = multi_t
     seeds = member_seeds(3, 3)
     assert seeds[0] == 3 and len(set(seeds)) == 3 and member_seeds(3, 2) == seeds[:2]
-    members = np.stack([make("glassmlp", temperature_input=True, seed=s, **QUICK_MLP).fit(train).predict(test)
+    members = np.stack([make("glassmlp", temperature_input=True, ensemble=1, seed=s, **QUICK_MLP).fit(train).predict(test)
                         for s in seeds])
     mean, std = ensemble.predict_with_uncertainty(test)
     np.testing.assert_array_equal(mean, members.mean(0))

@@ -46,6 +46,11 @@ DEFAULT_RADII = {2: (2.0, 5.0, 8.0), 3: (2.0, 4.0, 6.0)}
 #: Name of the temperature input (:attr:`GlassMLP.temperature_input`) among ``feature_names_``.
 TEMPERATURE_FEATURE = "1/T"
 
+#: Members of the transferable GlassMLP's ensemble by default. On ka2d-multiT (trained at T = 0.50-0.35, 1/T fed as
+#: if the T = 0.35 configurations were at 0.23), one network's rho_P at tau_alpha fell from 0.44-0.50 to 0.38-0.51
+#: by its seed, while the mean of three stayed at 0.48-0.49.
+TRANSFERABLE_ENSEMBLE = 5
+
 
 def network(n_in: int, n_out: int, *, bottleneck: int = 2, width: int = 10, dtype=torch.float32) -> torch.nn.Module:
     """The GlassMLP architecture: n_in -> bottleneck -> width -> width -> n_out, elu between layers."""
@@ -110,11 +115,13 @@ class GlassMLP(DescriptorRegressor):
         closer to linear in 1/T than in T. Fitting needs data at two or more known temperatures (one alone teaches
         no dependence on it); predicting needs known temperatures, and far outside the training range it is an
         extrapolation: see the ensemble spread.
-    ensemble : int
+    ensemble : int, optional
         Networks per species, fitted alike but for their seeds (:func:`member_seeds`: ``seed`` first, so 1 is the
         single model), which also draw their own hold-out split; E times the training, one pass of descriptors.
         ``predict`` gives their mean and ``predict_with_uncertainty`` their spread too (standard deviation over the
-        members, ddof 0).
+        members, ddof 0). By default :data:`TRANSFERABLE_ENSEMBLE` with ``temperature_input`` (a model meant for
+        other temperatures reports its uncertainty with every prediction, and the members' mean ranks particles
+        more robustly far below the training range than a single network does) and 1 without.
     dtype : {"float32", "float64"}
         Precision of the network.
     seed : int
@@ -151,7 +158,7 @@ class GlassMLP(DescriptorRegressor):
                  stage1_epochs: int = 200, stage2_epochs: int = 100, learning_rate: float = 1e-3,
                  batch_size: int = 256, patience: int = 20, valid_fraction: float = 0.2, radii=None,
                  shell_width: float = 0.5, max_pairs: int = 50_000, variance_weight: float = 1.0,
-                 correlation_weight: float = 1.0, temperature_input: bool = False, ensemble: int = 1,
+                 correlation_weight: float = 1.0, temperature_input: bool = False, ensemble: int | None = None,
                  dtype: str = "float32", seed: int = 0, label: str = "propensity", progress: bool = False):
         super().__init__(descriptors, inherent=inherent, label=label, progress=progress)
         self.bottleneck, self.width = bottleneck, width
@@ -159,7 +166,8 @@ class GlassMLP(DescriptorRegressor):
         self.learning_rate, self.batch_size, self.patience = learning_rate, batch_size, patience
         self.valid_fraction, self.radii, self.shell_width, self.max_pairs = valid_fraction, radii, shell_width, max_pairs
         self.variance_weight, self.correlation_weight = variance_weight, correlation_weight
-        self.temperature_input, self.ensemble = temperature_input, ensemble
+        self.temperature_input = temperature_input
+        self.ensemble = (TRANSFERABLE_ENSEMBLE if temperature_input is True else 1) if ensemble is None else ensemble
         self.dtype, self.seed = dtype, seed
 
     def _default_descriptors(self):
