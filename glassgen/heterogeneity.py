@@ -191,7 +191,9 @@ def predict_dynamics(predictor, data, times=None) -> tuple[np.ndarray, np.ndarra
     Returns
     -------
     (members (E, M, K, N), times (K,), summaries): each member's fields at ``times`` and :func:`heterogeneity` of
-    them, with the data's true labels beside where it has them at these times in the predictor's unit.
+    them, with the data's true labels beside where it has them at these times in the predictor's unit, and
+    ``below_training``: how far each temperature lies below the coldest the predictor was trained at (None when not
+    below, or unknown).
     """
     from glassgen.bench.metrics import time_index
 
@@ -199,7 +201,12 @@ def predict_dynamics(predictor, data, times=None) -> tuple[np.ndarray, np.ndarra
     columns = list(range(len(trained))) if times is None else [time_index(trained, t) for t in times]
     members = predictor.predict_members(data)[:, :, columns]
     truth = field_at(data, predictor.label, trained[columns], predictor.time_unit_)
-    return members, trained[columns], heterogeneity(members, data, trained[columns], truth=truth)
+    summaries = heterogeneity(members, data, trained[columns], truth=truth)
+    coldest = min(predictor.provenance_.get("training_temperatures") or [math.nan])
+    for summary in summaries:  # how far below the training range: NaN comparisons are False, so unknown is None
+        below = None if summary["temperature"] is None else coldest - summary["temperature"]
+        summary["below_training"] = below if below is not None and below > 0 else None
+    return members, trained[columns], summaries
 
 
 def field_at(data, name: str, times, unit: str) -> np.ndarray | None:

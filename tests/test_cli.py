@@ -95,11 +95,13 @@ def test_demo_trains_samples_colder_predicts_and_says_where_to_look(capsys, tmp_
                    "-o", str(tmp_path / "one.h5"))
     (summary,) = one["temperatures"]
     assert summary["temperature"] == 0.3 and summary["chi4"] is None and np.isfinite(summary["length"]["1"])
+    assert summary["below_training"] == pytest.approx(0.05)
     assert load(tmp_path / "one.h5").predicted_propensity.shape == (1, 1, 1290)
     cold = run_json(capsys, "predict-dynamics", "ka2d-multiT", "--temperatures", "0.35", "--split", "test",
                     "--model", model, "--times-tau", "0.3", "1", "--quiet", "-o", str(tmp_path / "cold.h5"),
                     "--report", str(tmp_path / "cold"))
     (summary,) = cold["temperatures"]
+    assert summary["below_training"] is None
     bench = run_json(capsys, "bench", "--model", model, "--data", "ka2d-multiT", "--temperatures", "0.35", "--quiet")
     assert summary["pearson"]["1"] == pytest.approx(bench["pearson"]["1"])
     assert summary["chi4_true"]["1"] == pytest.approx(bench["chi4"]["true"]["1"])

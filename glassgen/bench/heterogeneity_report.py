@@ -59,7 +59,10 @@ def _markdown(summaries: list[dict], title: str, notes) -> str:
 
 
 def _temperature(summary: dict) -> str:
-    return "unknown" if summary["temperature"] is None else f"{summary['temperature']:g}"
+    if summary["temperature"] is None:
+        return "unknown"
+    below = summary.get("below_training")
+    return f"{summary['temperature']:g}" + (f" ({below:.3g} below training)" if below else "")
 
 
 def _figure_of(summaries: list[dict]):

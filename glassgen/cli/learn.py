@@ -191,6 +191,9 @@ def cmd_predict_dynamics(args) -> None:
             if s.get("pearson"):
                 parts.append(f"rho_P {s['pearson'][t]:.3f} against the true labels")
             rows.append((f"{where}, t = {t}", "; ".join(parts)))
+        if s.get("below_training"):
+            rows.append((where, f"{s['below_training']:.3g} below the coldest training temperature: an extrapolation, "
+                                "to trust as far as the ensemble's members agree (the spreads above)"))
     if trained:
         rows.append(("trained at", f"T = {', '.join(f'{t:g}' for t in trained)}"))
     if args.report:
