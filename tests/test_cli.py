@@ -82,6 +82,8 @@ def test_demo_trains_samples_colder_predicts_and_says_where_to_look(capsys, tmp_
     assert sampled.predicted_propensity.shape == (2, 1, 1290) and sampled.time_unit == "tau_alpha"
     assert sampled.extras["predicted_propensity_std"].shape == (2, 1, 1290)
     assert sampled.metadata["heterogeneity"][0]["temperature"] == 0.3
+    info = run_json(capsys, "info", result["sampled"])
+    assert info["prediction_spreads"] == ["predicted_propensity_std"] and info["heterogeneity"][0]["temperature"] == 0.3
     assert {p.name for p in (tmp_path / "report").iterdir()} >= {"report.md", "report.json", "heterogeneity.png"}
     assert main(argv[:-3] + ["-o", str(tmp_path)]) == 0  # the table, which says the run is no equilibrium answer
     table = capsys.readouterr().out

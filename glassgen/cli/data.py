@@ -60,6 +60,8 @@ def cmd_info(args) -> None:
         "has_inherent_states": data.inherent_positions is not None,
         "times": None if data.times is None else data.times.tolist(), "time_unit": data.time_unit,
         "labels": _present(data, LABELS), "predictions": _present(data, PREDICTED_LABELS),
+        "prediction_spreads": [f"{name}_std" for name in PREDICTED_LABELS if f"{name}_std" in data.extras],
+        "heterogeneity": data.metadata.get("heterogeneity"),
     }
     species = ", ".join(f"{count} of species {species_name(s)}" for s, count in enumerate(counts))
     rows = [("file", args.file), ("system", _describe_system(data)),
@@ -69,6 +71,13 @@ def cmd_info(args) -> None:
             ("label times", _times(data.times, data.time_unit)),
             ("true labels", payload["labels"] or "none (glassgen label makes them)"),
             ("predictions", payload["predictions"] or "none (glassgen predict makes them)")]
+    if payload["prediction_spreads"]:
+        rows.append(("ensemble spreads", f"{', '.join(payload['prediction_spreads'])} (in extras)"))
+    if payload["heterogeneity"]:
+        temperatures = ", ".join("unknown" if h["temperature"] is None else f"{h['temperature']:g}"
+                                 for h in payload["heterogeneity"])
+        rows.append(("predicted heterogeneity", f"chi_4 and xi at T = {temperatures} (metadata heterogeneity, from "
+                                                "glassgen predict-dynamics)"))
     if payload["tau_alpha"]:
         rows.insert(2, ("tau_alpha", payload["tau_alpha"]))
     if "split" in data.extras:
