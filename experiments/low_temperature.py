@@ -11,7 +11,8 @@ Each temperature reports its sampler's equilibrium checks (swap MC: energy stati
 structural decorrelation by the overlap, crystal and demixing checks; MD: energy stationarity and F_s between saved
 configurations below 1/e); a temperature that fails them is predicted all the same but marked "NOT equilibrated" in
 the notes, and its numbers describe the configurations, not the equilibrium state. Each temperature's configurations
-are saved in ``--work`` (``T0.30.h5``...), so a rerun resumes.
+are saved in ``--work`` (``T0.30.h5``...), so a rerun resumes; ``--start FILE`` continues from saved configurations
+(e.g. ``--start ka2d-lowT/T0.23.h5 --temperatures 0.23 --sweeps 60000 --work ka2d-lowT-long``).
 
 The model (``--model``: ``glassgen train --model glassmlp --set temperature_input=true ensemble=5 --data
 ka2d-multiT -o ka2d-transferable.pt``, or ka3d-multiT) predicts at ``--times-tau`` the shipped test configurations
@@ -78,7 +79,7 @@ def md_stage(above: Dataset, temperature: float, args, _sweeps) -> tuple[Dataset
 def sample_cascade(args, sweeps) -> dict:
     """{T: (dataset, checks)}, each temperature started from the one above (read from ``work`` where done)."""
     name, start, _ = SYSTEMS[args.system]
-    above = load(name, temperatures=[start])
+    above = load(args.start) if args.start else load(name, temperatures=[start])
     stage = swap_stage if args.system == "ka2d" else md_stage
     sampled = {}
     for temperature, count in zip(args.temperatures, sweeps):
@@ -114,6 +115,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=2, help="ka3d: configurations saved per chain")
     parser.add_argument("--spacing", type=float, default=400.0, help="ka3d: MD time between saved configurations")
     parser.add_argument("--chains", type=int, default=8)
+    parser.add_argument("--start", type=Path, help="start the cascade from these configurations (e.g. a temperature "
+                                                   "of an earlier run, to run it longer) instead of the shipped ones")
     parser.add_argument("--times-tau", type=float, nargs="+", default=[1.0])
     parser.add_argument("--work", type=Path, default=Path("lowT"))
     parser.add_argument("--seed", type=int, default=0)
