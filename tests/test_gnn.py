@@ -480,3 +480,9 @@ def test_fast_paths_equal_the_plain_formulas(monkeypatch):
     for chunk in (7, data.num_edges):
         monkeypatch.setattr(se3, "EDGE_CHUNK", chunk)
         torch.testing.assert_close(layer(features, data.edge_index, harmonics, radial, fade), plain)
+
+
+def test_training_progress_counts_the_epochs(capsys):
+    """The bar of a training shows the epochs done, not 0 until the end."""
+    quick("bapst", epochs=3, patience=10, progress=True).fit(small_data(3))
+    assert "3/3" in capsys.readouterr().err

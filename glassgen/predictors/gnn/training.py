@@ -149,6 +149,7 @@ class Trainer:
                         stopped = "budget"
                         break
                     state["epoch"] += 1
+                    bar.advance()
                     if phase.select and self.valid_graphs:
                         self._select(self._validate(), bar)
                     state["seconds"] = elapsed()
