@@ -26,7 +26,7 @@ DEMO_DATA = "ka2d-multiT"
 
 def cmd_demo(args) -> None:
     from glassgen.bench.heterogeneity_report import write_heterogeneity_report
-    from glassgen.cli.learn import _hyper
+    from glassgen.cli.learn import hyper_parameters
     from glassgen.heterogeneity import predict_dynamics
     from glassgen.io import load, save
     from glassgen.predictors import get_predictor
@@ -47,7 +47,7 @@ def cmd_demo(args) -> None:
     begin = time.perf_counter()
     train = data.select_split("train")
     predictor = get_predictor("glassmlp", temperature_input=True, ensemble=args.ensemble, seed=args.seed,
-                              progress=progress, **_hyper(args.set))
+                              progress=progress, **hyper_parameters(args.set))
     predictor.fit(train)
     predictor.save(out / "model.pt")
     seconds["train"] = time.perf_counter() - begin

@@ -50,7 +50,7 @@ def _data(path: Path, args, split: str = "all"):
     return data if selection is None else data.subset(selection)
 
 
-def _hyper(pairs: list[str] | None) -> dict:
+def hyper_parameters(pairs: list[str] | None) -> dict:
     """--set key=value pairs (numbers parsed) -> dict of hyper-parameters."""
     hyper = {}
     for pair in pairs or []:
@@ -71,7 +71,7 @@ def _hyper(pairs: list[str] | None) -> dict:
 def cmd_train(args) -> None:
     from glassgen.predictors import get_predictor
 
-    hyper = {"progress": not args.quiet, **_hyper(args.set)}
+    hyper = {"progress": not args.quiet, **hyper_parameters(args.set)}
     if args.budget_minutes is not None:
         if "budget_minutes" not in get_predictor(args.model).get_params():
             raise InvalidInputError(f"--budget-minutes limits the training of the graph networks; {args.model} has "
@@ -305,7 +305,7 @@ def _bench_transfer(args) -> None:
         raise InvalidInputError("--transfer uses the data's own train/test split at every temperature; drop --split "
                                 "and --configurations.")
     data = _data(args.data, args)
-    hyper = _hyper(args.set)
+    hyper = hyper_parameters(args.set)
     results, rows = {}, []
     for name in args.transfer:
         results[name] = transfer_task(lambda: get_predictor(name, **{"progress": False, **hyper}), data,
