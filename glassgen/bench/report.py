@@ -183,6 +183,12 @@ def _markdown(title: str, scores: dict, transfers: dict, ceiling: dict, publishe
 
 
 # -------------------------------------------------------------------------------------------------------- figures
+def _time_label(scores: dict) -> str:
+    """The time axis: t/tau_alpha when every result's times are in units of tau_alpha."""
+    units = {score.get("time_unit") for score in scores.values()}
+    return r"$t/\tau_\alpha$" if units == {"tau_alpha"} else "t"
+
+
 def _figure(width: float = 5.0, height: float = 3.6):
     from matplotlib.figure import Figure
 
@@ -203,7 +209,7 @@ def _pearson_figure(scores: dict, ceiling: dict, published: dict):
         if values:
             ax.plot([float(t) for t in values], list(values.values()), style, mec="k", label=label)
     ax.set_xscale("log")
-    ax.set_xlabel("t")
+    ax.set_xlabel(_time_label(scores))
     ax.set_ylabel(r"$\rho_P$")
     ax.axhline(0.0, color="0.7", lw=0.8)
     ax.legend(fontsize="small", title="open squares: published" if published.get("pearson") else None,
@@ -226,7 +232,7 @@ def _chi4_figure(scores: dict):
             true_drawn = True
         ax.plot(x, [chi4["predicted"][t] for t in times], "o--", label=f"{name} ({chi4['scale']})")
     ax.set_xscale("log")
-    ax.set_xlabel("t")
+    ax.set_xlabel(_time_label(scores))
     ax.set_ylabel(r"$\chi_4$")
     ax.legend(fontsize="small")
     return figure

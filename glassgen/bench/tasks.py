@@ -110,7 +110,7 @@ def evaluate(predictions, dataset: Dataset, species: int = 0, *, times=None, lab
     keys = [key(t) for t in times]
     result = {
         "model": dataset.model, "temperature": dataset.temperature, "label": label, "species": int(species),
-        "times": [float(t) for t in times],
+        "times": [float(t) for t in times], "time_unit": dataset.time_unit,
         "pearson": dict(zip(keys, pearson(pred, true, dataset.types, species).tolist())),
         "r2": dict(zip(keys, r2(pred, true, dataset.types, species).tolist())) if report_r2 else dict.fromkeys(keys),
         "chi4": None,
