@@ -88,6 +88,7 @@ def test_demo_trains_samples_colder_predicts_and_says_where_to_look(capsys, tmp_
     assert main(argv[:-3] + ["-o", str(tmp_path)]) == 0  # the table, which says the run is no equilibrium answer
     table = capsys.readouterr().out
     assert "NOT equilibrated" in table and "run more --sweeps" in table
+    assert "0.05 below the training range: predicted only" in table
     assert table.strip().splitlines()[-1].strip().startswith(f"glassgen predict-dynamics {tmp_path / 'sampled_T0.3.h5'}")
 
     # predict-dynamics with the demo's model: a GlassBench npz at T = 0.30 (no labels at these times), then labelled

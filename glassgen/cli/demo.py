@@ -101,7 +101,9 @@ def cmd_demo(args) -> None:
                      f"chi_4 {_value(s, 'chi4', key)}{'' if true is None else f' (true {true[key]:.2f})'}, "
                      f"xi {_value(s, 'length', key)}"
                      + ("" if s.get("length_true") is None else f" (true {s['length_true'][key]:.2f})")
-                     + ("" if s.get("pearson") is None else f", rho_P {s['pearson'][key]:.2f}")))
+                     + ("" if s.get("pearson") is None else f", rho_P {s['pearson'][key]:.2f}")
+                     + ("" if not s.get("below_training") else
+                        f"; {s['below_training']:.2g} below the training range: predicted only")))
     rows.append(("4. written", f"{out / 'model.pt'}, {sampled_path}, {report / 'report.md'}, "
                                f"{report / 'heterogeneity.png'}"))
     where = shlex.quote(str(sampled_path))
