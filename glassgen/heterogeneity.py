@@ -155,7 +155,10 @@ def heterogeneity(members, data, times, *, truth=None, species: int = 0) -> list
         return chi4_propensity(fields, data.types, threshold, species=species) if len(fields) > 1 else None
 
     def lengths(fields, rows):
-        return field_lengths(fields, data.positions[rows], data.box, data.types, species=species)
+        """xi of each of F sets of K fields (F, M, K, N) -> (F, K), from one neighbour search per configuration."""
+        stacked = np.concatenate(fields, axis=1)  # the K columns of every set side by side: (M, F K, N)
+        xi = field_lengths(stacked, data.positions[rows], data.box, data.types, species=species)
+        return xi.reshape(len(fields), len(keys))
 
     def by_time(values):
         return None if values is None else {k: float(v) for k, v in zip(keys, values)}
@@ -163,14 +166,16 @@ def heterogeneity(members, data, times, *, truth=None, species: int = 0) -> list
     summaries = []
     for temperature, rows in groups:
         mean = members[:, rows].mean(axis=0)
+        spread = len(members) > 1
+        true = None if truth is None else np.asarray(truth, dtype=np.float64)[rows]
+        xi = lengths([mean, *(members[:, rows] if spread else []), *([] if true is None else [true])], rows)
         summary = {"temperature": temperature, "n_configurations": len(rows), "threshold": threshold,
-                   "chi4": by_time(chi4(mean)), "length": by_time(lengths(mean, rows))}
-        if len(members) > 1:
+                   "chi4": by_time(chi4(mean)), "length": by_time(xi[0])}
+        if spread:
             summary["chi4_std"] = by_time(None if len(rows) < 2 else np.std([chi4(m) for m in members[:, rows]], 0))
-            summary["length_std"] = by_time(np.std([lengths(m, rows) for m in members[:, rows]], 0))
-        if truth is not None:
-            true = np.asarray(truth, dtype=np.float64)[rows]
-            summary.update(chi4_true=by_time(chi4(true)), length_true=by_time(lengths(true, rows)),
+            summary["length_std"] = by_time(np.std(xi[1:1 + len(members)], 0))
+        if true is not None:
+            summary.update(chi4_true=by_time(chi4(true)), length_true=by_time(xi[-1]),
                            pearson=by_time(pearson(mean, true, data.types, species)))
         summaries.append(summary)
     return summaries

@@ -11,7 +11,7 @@ import pytest
 from glassgen.bench.metrics import CHI4_THRESHOLD
 from glassgen.dynamics.observables import chi4_propensity
 from glassgen.errors import InvalidInputError
-from glassgen.heterogeneity import correlation_length, heterogeneity, spatial_correlation
+from glassgen.heterogeneity import correlation_length, field_lengths, heterogeneity, spatial_correlation
 from glassgen.io import Dataset
 
 
@@ -105,6 +105,28 @@ def test_heterogeneity_per_temperature_matches_direct_computation():
                          truth[rows][:, 1][:, data.types == 0].ravel())[0, 1]
     assert cold["pearson"]["1"] == pytest.approx(pooled)
     assert set(cold["length"]) == {"0.5", "1"}
+
+
+def test_heterogeneity_lengths_are_those_of_each_field_alone():
+    """xi of the mean field, its spread over the members and xi of the truth, computed from one neighbour search,
+    are exactly those of each set of fields taken alone."""
+    rng = np.random.default_rng(5)
+    positions = rng.uniform(0, 20, size=(4, 400, 2))
+    data = Dataset(model="ka2d", positions=positions, box=np.array([20.0, 20.0]),
+                   types=np.array([0] * 200 + [1] * 100 + [2] * 100), temperatures=np.array([0.3, 0.4, 0.3, 0.4]))
+    smooth = (np.sin(positions[..., 0] / 3) + np.cos(positions[..., 1] / 4))[:, None, :]
+    members = smooth[None] * np.array([1.0, 1.2])[:, None] + rng.normal(scale=0.3, size=(3, 4, 2, 400))
+    truth = members.mean(0) + rng.normal(scale=0.2, size=(4, 2, 400))
+    cold = heterogeneity(members, data, [0.5, 1.0], truth=truth)[0]
+    rows = [0, 2]
+
+    def alone(fields):
+        return field_lengths(fields, positions[rows], data.box, data.types)
+
+    assert np.isfinite(list(cold["length"].values())).all()
+    np.testing.assert_array_equal(list(cold["length"].values()), alone(members[:, rows].mean(0)))
+    np.testing.assert_array_equal(list(cold["length_std"].values()), np.std([alone(m) for m in members[:, rows]], 0))
+    np.testing.assert_array_equal(list(cold["length_true"].values()), alone(truth[rows]))
 
 
 def test_heterogeneity_of_one_configuration_has_no_chi4_and_one_model_no_spread():
