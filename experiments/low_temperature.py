@@ -43,20 +43,16 @@ from glassgen.predictors import load_predictor
 
 #: Per system: the shipped data, the temperature the cascade starts from, and the sampler.
 SYSTEMS = {"ka2d": ("ka2d-multiT", 0.35, "compiled swap Monte Carlo"), "ka3d": ("ka3d-multiT", 0.50, "NVT MD")}
-#: The swap sampler's checks kept beside each temperature.
-SWAP_CHECKS = ("equilibrated", "energy_stationary", "energy_halves_p_value", "energy_per_particle_mean",
-               "energy_per_particle_stderr", "structurally_decorrelated", "overlap_decorrelation_sweeps",
-               "swap_acceptance", "seconds")
 
 
 def swap_stage(above: Dataset, temperature: float, args, sweeps: int) -> tuple[Dataset, dict]:
-    from glassgen.sampling import SamplerSettings, run_sampler, summarize, to_dataset
+    from glassgen.sampling import SamplerSettings, equilibrium_checks, run_sampler, summarize, to_dataset
 
     settings = SamplerSettings(sampler="swap", model=above.model, n=above.n_particles, temperature=temperature,
                                chains=args.chains, sweeps=sweeps, burn_in=sweeps // 4, seed=args.seed)
     outcome = run_sampler(settings, start=above, progress=True)
     summary = summarize(outcome)
-    checks = {key: summary.get(key) for key in SWAP_CHECKS}
+    checks = {**equilibrium_checks(summary), "seconds": summary["seconds"]}
     return to_dataset(outcome), checks
 
 

@@ -235,7 +235,7 @@ def _prepare_md(recipe: Recipe, plan: TemperaturePlan, above: Dataset | None, se
 
 def _prepare_swap(recipe: Recipe, plan: TemperaturePlan, above: Dataset | None, seed: int, progress: bool) -> Dataset:
     """Independent chains of compiled swap MC, one configuration each."""
-    from glassgen.sampling import SamplerSettings, anneal, run_sampler, summarize, to_dataset
+    from glassgen.sampling import SamplerSettings, anneal, equilibrium_checks, run_sampler, summarize, to_dataset
 
     settings = SamplerSettings(sampler="swap", model=recipe.model, n=recipe.n, temperature=plan.T, chains=plan.count,
                                sweeps=plan.sweeps, burn_in=max(1, plan.sweeps // 4), seed=seed)
@@ -244,11 +244,7 @@ def _prepare_swap(recipe: Recipe, plan: TemperaturePlan, above: Dataset | None, 
         above, stages = anneal(settings, recipe.anneal_from, start=None, progress=progress)
     outcome = run_sampler(settings, start=above, progress=progress)
     summary = summarize(outcome)
-    checks = {key: summary[key] for key in ("equilibrated", "energy_stationary", "energy_halves_p_value",
-                                             "energy_per_particle_mean", "energy_per_particle_stderr",
-                                             "structurally_decorrelated", "overlap_decorrelation_sweeps",
-                                             "swap_acceptance", "energy_drift") if key in summary}
-    checks.update({key: value for key, value in summary.items() if key.startswith(("solid", "demix", "crystal"))})
+    checks = equilibrium_checks(summary)
     dataset = to_dataset(outcome)
     dataset.metadata = {"preparation": "swap", "chains": plan.count, "seed": seed, "sweeps": plan.sweeps,
                         "burn_in": settings.burn_in, "anneal": stages, "equilibrated": bool(summary["equilibrated"]),

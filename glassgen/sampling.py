@@ -547,6 +547,20 @@ def _equilibrium(outcome: SamplingOutcome, per_particle: np.ndarray) -> dict:
             **starts, **checks}
 
 
+#: The keys of :func:`summarize` that say whether a run reached equilibrium, kept beside the configurations it saved.
+EQUILIBRIUM_KEYS = ("equilibrated", "energy_stationary", "energy_halves_p_value", "energy_per_particle_mean",
+                    "energy_per_particle_stderr", "structurally_decorrelated", "overlap_decorrelation_sweeps",
+                    "swap_acceptance", "energy_drift")
+
+
+def equilibrium_checks(summary: dict) -> dict:
+    """The equilibrium checks of a :func:`summarize` result: :data:`EQUILIBRIUM_KEYS` that it has, and the crystal
+    and demixing checks."""
+    checks = {key: summary[key] for key in EQUILIBRIUM_KEYS if key in summary}
+    checks.update({key: value for key, value in summary.items() if key.startswith(("solid", "demix", "crystal"))})
+    return checks
+
+
 def start_agreement(per_particle: np.ndarray, *, z_max: float = 3.0) -> dict:
     """Do the chains started at random (first half of the (B, S) series) and those started from quenched minima
     (second half) agree on the mean energy? Equilibrium is reached from above and below alike, so a gap of more than

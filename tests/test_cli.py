@@ -78,6 +78,7 @@ def test_demo_trains_samples_colder_predicts_and_says_where_to_look(capsys, tmp_
     assert all(s.get("chi4_true") and s.get("pearson") for t, s in summaries.items() if t > 0.3)
     assert "chi4_true" not in summaries[0.3] and summaries[0.3]["n_configurations"] == 2
     assert result["sampler_checks"]["structurally_decorrelated"] is False  # 30 sweeps cannot decorrelate
+    assert result["equilibrated"] is False
     sampled = load(result["sampled"])
     assert sampled.predicted_propensity.shape == (2, 1, 1290) and sampled.time_unit == "tau_alpha"
     assert sampled.extras["predicted_propensity_std"].shape == (2, 1, 1290)
@@ -112,6 +113,11 @@ def test_demo_trains_samples_colder_predicts_and_says_where_to_look(capsys, tmp_
     assert main(["predict-dynamics", str(KA2D_FILE), "--model", model, "--times-tau", "0.5", "--quiet",
                  "-o", str(tmp_path / "x.h5")]) == 2
     assert "time 0.5 is not a label time" in capsys.readouterr().err and not (tmp_path / "x.h5").exists()
+    unnamed = tmp_path / "configuration.npz"  # a file name that gives no temperature
+    unnamed.write_bytes(KA2D_FILE.read_bytes())
+    assert main(["predict-dynamics", str(unnamed), "--model", model, "--quiet", "-o", str(tmp_path / "x.h5")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "records none: give it (--temperature T" in error[0]
 
 
 def test_tables_read_as_plain_words(shared_data, capsys):

@@ -57,7 +57,7 @@ def _download(args) -> None:
     files = download_archive(args.name, folder, patterns=args.files, record_url=args.record,
                              progress=not args.quiet)
     payload = {"archive": args.name, "folder": str(folder), "files": files,
-               "source": ARCHIVES[args.name][1] if args.name in ARCHIVES else None}
+               "source": ARCHIVES[args.name][1]}
     rows = [("archive", f"{args.name} ({payload['source']})"), ("folder", folder)]
     rows += [(f["name"], f"{f['status']}, {f['size'] / 1e6:.1f} MB, MD5 {f['md5']} verified") for f in files]
     output(args, payload, rows, [f"Unpack the archives in {folder}, then give their folders to --data, e.g. "

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from glassgen.cli._arguments import add_output, positive_float, positive_int
 from glassgen.cli._output import output, provenance
+from glassgen.errors import InvalidInputError
 
 EXAMPLES = {"demo": "glassgen demo -o glassgen-demo/"}
 
@@ -30,7 +31,7 @@ def cmd_demo(args) -> None:
     from glassgen.heterogeneity import predict_dynamics
     from glassgen.io import load, save
     from glassgen.predictors import get_predictor
-    from glassgen.sampling import SamplerSettings, run_sampler, summarize, to_dataset
+    from glassgen.sampling import SamplerSettings, equilibrium_checks, run_sampler, summarize, to_dataset
 
     out = args.output
     out.mkdir(parents=True, exist_ok=True)
@@ -39,8 +40,6 @@ def cmd_demo(args) -> None:
     data = load(DEMO_DATA)
     coldest = min(data.distinct_temperatures)
     if args.temperature >= coldest:
-        from glassgen.errors import InvalidInputError
-
         raise InvalidInputError(f"--temperature {args.temperature:g} is not below the coldest shipped temperature "
                                 f"({coldest:g}); the demo predicts a colder state than any it trained at: give less.")
 
@@ -56,7 +55,7 @@ def cmd_demo(args) -> None:
     settings = SamplerSettings(sampler="swap", model=data.model, n=data.n_particles, temperature=args.temperature,
                                chains=args.chains, sweeps=args.sweeps, burn_in=args.sweeps // 4, seed=args.seed)
     outcome = run_sampler(settings, start=data.select_temperatures([coldest]), progress=progress)
-    checks = summarize(outcome)
+    checks = equilibrium_checks(summarize(outcome))
     sampled = to_dataset(outcome, provenance(args))
     seconds["sample"] = time.perf_counter() - begin
 
@@ -67,7 +66,7 @@ def cmd_demo(args) -> None:
     summaries = sorted(summaries + cold, key=lambda s: -s["temperature"])  # hot to cold, as the job goes
     predicted = replace(sampled, times=times, time_unit=predictor.time_unit_, predicted_propensity=members.mean(0),
                         extras={"predicted_propensity_std": members.std(0)},
-                        metadata={**sampled.metadata, "heterogeneity": cold, "sampler_checks": _checks(checks)})
+                        metadata={**sampled.metadata, "heterogeneity": cold, "sampler_checks": checks})
     sampled_path = save(predicted, out / f"sampled_T{args.temperature:g}.h5")
     seconds["predict"] = time.perf_counter() - begin
 
@@ -86,7 +85,7 @@ def cmd_demo(args) -> None:
     payload = {"output": str(out), "model": str(out / "model.pt"), "sampled": str(sampled_path),
                "report": str(report / "report.md"), "figure": str(report / "heterogeneity.png"),
                "training_temperatures": data.distinct_temperatures, "temperature": args.temperature,
-               "sampler_checks": _checks(checks), "equilibrated": checks["equilibrated"], "temperatures": summaries,
+               "sampler_checks": checks, "equilibrated": _equilibrated(checks), "temperatures": summaries,
                "seconds": seconds}
     rows = [("1. trained", f"transferable GlassMLP ({args.ensemble} members) on {train.n_configurations} "
                            f"configurations at T = {', '.join(f'{t:g}' for t in data.distinct_temperatures)} "
@@ -116,22 +115,24 @@ def cmd_demo(args) -> None:
     output(args, payload, rows, notes)
 
 
-def _checks(summary: dict) -> dict:
-    return {key: summary.get(key) for key in ("equilibrated", "energy_stationary", "energy_halves_p_value",
-                                              "energy_per_particle_mean", "structurally_decorrelated",
-                                              "overlap_decorrelation_sweeps", "swap_acceptance")}
+def _equilibrated(checks: dict) -> bool:
+    """Equilibrium is claimed only when every check passed and the structure decorrelated from the start."""
+    return bool(checks["equilibrated"]) and bool(checks.get("structurally_decorrelated"))
 
 
-def _verdict(summary: dict) -> str:
-    """The sampler's checks in words: equilibrium is claimed only when the energy is stationary and the structure
-    decorrelated from the start."""
-    if summary["equilibrated"] and summary.get("structurally_decorrelated"):
-        return f"equilibrated (energy stationary, structure decorrelated in {summary['overlap_decorrelation_sweeps']:.0f} sweeps)"
+def _verdict(checks: dict) -> str:
+    """The sampler's checks in words (:func:`_equilibrated`), saying what failed."""
+    if _equilibrated(checks):
+        return (f"equilibrated (energy stationary, structure decorrelated in "
+                f"{checks['overlap_decorrelation_sweeps']:.0f} sweeps)")
     reasons = []
-    if not summary["equilibrated"]:
-        reasons.append("the energy is not stationary" if summary["energy_stationary"] is False
-                       else "an equilibrium check failed (see the warning)")
-    if not summary.get("structurally_decorrelated"):
+    if checks["energy_stationary"] is False:
+        reasons.append("the energy is not stationary")
+    elif checks["energy_stationary"] is None:
+        reasons.append("the energy could not be tested (too few records)")
+    elif not checks["equilibrated"]:
+        reasons.append("an equilibrium check failed (see the warning)")
+    if not checks.get("structurally_decorrelated"):
         reasons.append("the structure has not decorrelated from the start")
     return "NOT equilibrated (" + "; ".join(reasons) + "): run more --sweeps"
 

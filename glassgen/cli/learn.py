@@ -164,9 +164,6 @@ def cmd_predict_dynamics(args) -> None:
                                 "of the model is predicted), or train a model on data in tau units (e.g. "
                                 "ka2d-multiT, ka3d-multiT).")
     data = _data(args.file, args)
-    if predictor.get_params().get("temperature_input") and data.configuration_temperatures is None:
-        raise InvalidInputError(f"{args.model} takes each configuration's temperature as an input, and {args.file} "
-                                "records none: give it with --temperature T.")
     begin = time.perf_counter()
     members, times, summaries = predict_dynamics(predictor, data, args.times_tau)
     seconds = time.perf_counter() - begin
