@@ -7,12 +7,11 @@ It takes the per-temperature summaries of :func:`glassgen.heterogeneity.heteroge
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from pathlib import Path
 
-from glassgen.bench.report import _cell, _figure, _number, _table, _write
+from glassgen.bench.report import _cell, _figure, _number, _table, _write, _write_figure
 
 __all__ = ["write_heterogeneity_report"]
 
@@ -23,10 +22,8 @@ def write_heterogeneity_report(summaries: list[dict], folder, *, title: str, not
     folder.mkdir(parents=True, exist_ok=True)
     document = {"title": title, "notes": list(notes), "temperatures": summaries}
     written = [_write(folder / "report.json", json.dumps(document, indent=1, default=_number).encode()),
-               _write(folder / "report.md", _markdown(summaries, title, notes).encode())]
-    buffer = io.BytesIO()
-    _figure_of(summaries).savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    written.append(_write(folder / "heterogeneity.png", buffer.getvalue()))
+               _write(folder / "report.md", _markdown(summaries, title, notes).encode()),
+               _write_figure(folder / "heterogeneity.png", _figure_of(summaries))]
     return written
 
 
@@ -39,12 +36,11 @@ def _with_spread(summary: dict, name: str, t: str, digits: int) -> str:
 
 def _markdown(summaries: list[dict], title: str, notes) -> str:
     times = list((summaries[0].get("length") or {}).keys())
-    lines = [f"# {title}", "", *notes, "" if notes else None,
+    lines = [f"# {title}", "", *notes, *([""] if notes else []),
              f"chi_4: GlassBench's, of the field thresholded at a = {summaries[0]['threshold']:g}, over the "
              "configurations of each temperature; xi: decay length of the spatial correlation of the field over "
              "type-A pairs. Predicted values are those of the ensemble's mean field, ± the spread over its members; "
              "true values where the data hold labels at these times."]
-    lines = [line for line in lines if line is not None]
     for name, quantity, digits in (("chi4", "chi_4", 2), ("length", "xi", 2), ("pearson", "rho_P (type A)", 3)):
         if not any(s.get(name) for s in summaries):
             continue

@@ -65,10 +65,7 @@ def write_report(result: Mapping, folder: str | os.PathLike, *, ceiling: Mapping
             figures[f"scatter_{_slug(name)}.png"] = _scatter_figure(name, score)
     for name, matrix in transfers.items():
         figures[f"transfer_{_slug(name)}.png"] = _transfer_figure(name, matrix)
-    for file_name, figure in figures.items():
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-        written.append(_write(folder / file_name, buffer.getvalue()))
+    written += [_write_figure(folder / file_name, figure) for file_name, figure in figures.items()]
     return written
 
 
@@ -101,6 +98,13 @@ def _write(path: Path, data: bytes) -> Path:
     temporary.write_bytes(data)
     os.replace(temporary, path)
     return path
+
+
+def _write_figure(path: Path, figure) -> Path:
+    """Write ``figure`` as a PNG, like :func:`_write`."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    return _write(path, buffer.getvalue())
 
 
 def _number(value):
