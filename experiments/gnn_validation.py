@@ -22,6 +22,7 @@ import torch
 from predictor_validation import DATA, TIME
 
 from glassgen.bench import GLASSBENCH, evaluate
+from glassgen.cli.learn import hyper_parameters
 from glassgen.dynamics.minimization import inherent_states
 from glassgen.io import load
 from glassgen.predictors import get_predictor
@@ -36,6 +37,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["bapst", "botan", "se3"])
     parser.add_argument("--budget-minutes", type=float, default=30.0)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the issue's budget is for 2 cores)")
+    parser.add_argument("--set", nargs="+", metavar="NAME=VALUE", help="hyper-parameters of every network")
     parser.add_argument("--json", help="write the results to this file (after each network)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -46,7 +48,8 @@ def main() -> None:
     published = GLASSBENCH["ka3d-T0.44"]["pearson"]
     results = {}
     for name in args.models:
-        predictor = get_predictor(name, budget_minutes=args.budget_minutes, progress=True)
+        predictor = get_predictor(name, budget_minutes=args.budget_minutes, progress=True,
+                                  **hyper_parameters(args.set))
         begin = time.perf_counter()
         predictor.fit(train)
         train_seconds = time.perf_counter() - begin

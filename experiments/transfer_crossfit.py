@@ -18,6 +18,7 @@ import torch
 from transfer_multiT import cross_fitted
 
 from glassgen.bench import evaluate
+from glassgen.cli.learn import hyper_parameters
 from glassgen.io import load
 from glassgen.predictors import get_predictor
 
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-split", default="train", choices=("train", "all"),
                         help="part of the training temperatures to train on: their test parts are never scored here")
+    parser.add_argument("--set", nargs="+", metavar="NAME=VALUE", help="hyper-parameters of the transferable GlassMLP")
     parser.add_argument("--json")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -39,11 +41,12 @@ def main() -> None:
     target = data.select_temperatures([args.target])
     begin = time.perf_counter()
     reference = evaluate(cross_fitted(target, args.folds, args.seed), target, n_sample=0)["pearson"]["1"]
-    transferable = get_predictor("glassmlp", temperature_input=True, ensemble=args.ensemble, seed=args.seed)
+    transferable = get_predictor("glassmlp", temperature_input=True, ensemble=args.ensemble, seed=args.seed,
+                                 **hyper_parameters(args.set))
     transferable.fit(data.select_temperatures(args.train).select_split(args.train_split))
     mean, _ = transferable.predict_with_uncertainty(target)
     scored = evaluate(mean, target, times=transferable.times_, n_sample=0)["pearson"]["1"]
-    result = {"data": args.data, "train": args.train, "train_split": args.train_split, "target": args.target, "folds": args.folds,
+    result = {"data": args.data, "train": args.train, "train_split": args.train_split, "set": args.set, "target": args.target, "folds": args.folds,
               "configurations_scored": target.n_configurations, "reference_cross_fitted": reference,
               "transferable": scored, "difference": scored - reference, "met": bool(scored - reference >= -0.03),
               "seconds": time.perf_counter() - begin}

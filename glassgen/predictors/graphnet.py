@@ -85,7 +85,7 @@ class GraphPredictor(Predictor):
         is a few steps (7 BOTAN configurations: 6 steps), and a network needs hundreds of steps before its
         validation loss means anything: the defaults (1 crop per step, patience 40) let the wall-clock budget, not
         the noise of the first epochs, end a CPU training. With batches of 2 and patience 10, ``bapst`` on 6 BOTAN
-        configurations stopped after 33 steps at rho_P -0.20; on a synthetic law it needs ~1000 steps to reach 0.97.
+        configurations stopped after 33 steps at rho_P -0.20 (experiments/gnn_validation.py).
     batch_size : int
         Crops per step.
     crops_per_configuration, crop_centres, core_hops : int
